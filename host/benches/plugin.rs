@@ -1,0 +1,68 @@
+//! What a token costs from each kind of source, measured in the same run:
+//! a warm plugin `refresh` against spawning a one-line shell command, and loading a
+//! plugin from the compiled cache against compiling it.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tokenhost::config::{CommandSpec, OutputFormat, PluginSpec};
+use tokenhost::source::command::CommandSource;
+use tokenhost::wasm::cache::Origin;
+use tokenhost::wasm::{CompiledCache, PluginRuntime, WasmSource};
+use tokenhost::{RefreshReason, TokenSource};
+
+fn token_sources(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let plugin_runtime = PluginRuntime::new(CompiledCache::disabled()).unwrap();
+    let spec = PluginSpec {
+        path: support::plugin("static-token"),
+        timeout: Duration::from_secs(5),
+        memory_limit_bytes: 64 << 20,
+        config: vec![("token".into(), "tok".into())],
+    };
+    let wasm = WasmSource::new(&plugin_runtime, "bench".into(), &spec).unwrap();
+    runtime.block_on(wasm.resolve()).unwrap();
+    let command = CommandSource::new(
+        Arc::from("bench"),
+        CommandSpec {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), "echo tok".into()],
+            cwd: std::env::temp_dir(),
+            timeout: Duration::from_secs(5),
+            format: OutputFormat::Text,
+        },
+    );
+
+    let mut group = c.benchmark_group("token_source");
+    group.bench_function("plugin_refresh_warm", |b| {
+        b.to_async(&runtime).iter(|| async { wasm.refresh(RefreshReason::Expiring).await.unwrap() })
+    });
+    group.bench_function("command_spawn_sh_echo", |b| {
+        b.to_async(&runtime).iter(|| async { command.resolve().await.unwrap() })
+    });
+    group.finish();
+}
+
+fn plugin_load(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::plugin("static-token");
+    let cached = PluginRuntime::new(CompiledCache::at(dir.path().join("compiled"))).unwrap();
+    cached.load(&path).unwrap();
+    let uncached = PluginRuntime::new(CompiledCache::disabled()).unwrap();
+
+    let mut group = c.benchmark_group("plugin_load");
+    group.bench_function("from_compiled_cache", |b| {
+        b.iter(|| assert_eq!(cached.load(&path).unwrap().origin, Origin::Cache))
+    });
+    group.sample_size(20);
+    group.bench_function("compile", |b| {
+        b.iter(|| assert_eq!(uncached.load(&path).unwrap().origin, Origin::Compiled))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, token_sources, plugin_load);
+criterion_main!(benches);

@@ -1,0 +1,67 @@
+//! `tokenhost check`: validate every provider (and, with --resolve, fetch a token from
+//! each), one status line per provider, continuing after failures.
+
+use super::{ConfigArg, Failure, describe_expiry};
+use tokenhost::config::SourceSpec;
+use tokenhost::source::SourceFactory;
+use tokenhost::wasm::CompiledCache;
+
+/// Arguments of `tokenhost check`.
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Also fetch a token from every provider (prints fingerprints, never tokens).
+    #[arg(long)]
+    resolve: bool,
+}
+
+/// Runs `tokenhost check`.
+pub fn run(args: CheckArgs) -> Result<(), Failure> {
+    let config = args.config.load()?;
+    let factory = SourceFactory::new(CompiledCache::default_location());
+    let runtime = super::runtime()?;
+    let (mut config_errors, mut source_errors) = (0, 0);
+    println!("config {}", config.path().display());
+    for spec in config.providers() {
+        let kind = match &spec.source {
+            SourceSpec::Command(c) => format!("command `{}`", c.program),
+            SourceSpec::Plugin(p) => format!("plugin {}", p.path.display()),
+        };
+        let source = match factory.build(spec) {
+            Ok(source) => source,
+            Err(e) => {
+                config_errors += 1;
+                println!("FAIL {}: {e}", spec.id);
+                continue;
+            }
+        };
+        if !args.resolve {
+            println!("ok   {}: {kind}", spec.id);
+            continue;
+        }
+        let manager = tokenhost::AuthManager::builder()
+            .provider(spec.id.clone(), spec.refresh_interval, source)
+            .build();
+        match runtime.block_on(manager.auth(&spec.id)) {
+            Ok(token) => println!(
+                "ok   {}: {kind}: token {} ({})",
+                spec.id,
+                token.fingerprint(),
+                describe_expiry(token.expires_at_ms())
+            ),
+            Err(e) => {
+                source_errors += 1;
+                println!("FAIL {e}");
+            }
+        }
+    }
+    for id in config.providers_without_auth() {
+        println!("skip {id}: no [auth] table");
+    }
+    match (config_errors, source_errors) {
+        (0, 0) => Ok(()),
+        (0, n) => Err(Failure::source(format!("{n} provider(s) failed to produce a token"))),
+        (n, _) => Err(Failure::usage(format!("{n} provider(s) have configuration errors"))),
+    }
+}

@@ -1,0 +1,163 @@
+//! Argument parsing, logging setup and the mapping from errors to exit codes.
+//! Each command lives in its own module and returns a [`Failure`] on error.
+
+mod check;
+mod inspect;
+mod token;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokenhost::config::{Config, ConfigError};
+
+/// Bearer tokens for HTTP clients from sandboxed token sources.
+#[derive(Parser)]
+#[command(name = "tokenhost", version, about)]
+struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a token for a provider on stdout.
+    Token(token::TokenArgs),
+    /// Validate every provider; with --resolve, also fetch a token from each.
+    Check(check::CheckArgs),
+    /// Describe a plugin file: sha256, size, contract, exports and imports.
+    Inspect(inspect::InspectArgs),
+    /// Print the configuration's JSON Schema.
+    Schema,
+}
+
+/// Where to find the configuration (shared by commands that read it).
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// The config file. Default: $TOKENHOST_CONFIG, else
+    /// $XDG_CONFIG_HOME/tokenhost/config.toml (~/.config/tokenhost/config.toml).
+    #[arg(long, short = 'c', value_name = "PATH")]
+    config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    fn load(&self) -> Result<Config, Failure> {
+        let path = match &self.config {
+            Some(path) => path.clone(),
+            None => {
+                let path = tokenhost::config::default_path();
+                if !path.exists() {
+                    return Err(Failure::usage(ConfigError::NotFound { default: path }));
+                }
+                path
+            }
+        };
+        Config::load(&path).map_err(Failure::usage)
+    }
+}
+
+/// A command's failure: a message for stderr and an exit code.
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// Exit code 1: a token source failed.
+    fn source(error: impl std::fmt::Display) -> Self {
+        Failure {
+            code: 1,
+            message: error.to_string(),
+        }
+    }
+
+    /// Exit code 2: a usage or configuration error.
+    fn usage(error: impl std::fmt::Display) -> Self {
+        Failure {
+            code: 2,
+            message: error.to_string(),
+        }
+    }
+
+    /// From a manager error: an unknown provider is a usage error, the rest source errors.
+    fn auth(error: tokenhost::AuthError) -> Self {
+        match error {
+            tokenhost::AuthError::UnknownProvider { .. } => Failure::usage(error),
+            other => Failure::source(other),
+        }
+    }
+}
+
+/// Parses the arguments, runs the command and returns its exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Token(args) => token::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Schema => print_schema(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("tokenhost: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))
+}
+
+fn print_schema() -> Result<(), Failure> {
+    let schema = schemars::schema_for!(tokenhost::config::raw::RawConfig);
+    let text = serde_json::to_string_pretty(&schema).map_err(Failure::usage)?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Formats an expiry for people: RFC 3339 and the time left.
+fn describe_expiry(expires_at_ms: Option<u64>) -> String {
+    let Some(ms) = expires_at_ms else {
+        return "no expiry".into();
+    };
+    let when = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| format!("{ms} ms"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    if ms > now {
+        format!("expires {when} (in {}s)", (ms - now) / 1000)
+    } else {
+        format!("expired {when}")
+    }
+}

@@ -1,0 +1,274 @@
+//! Configuration: read the file, check it once, and hand out resolved [`ProviderSpec`]s.
+//!
+//! Data flows one way: TOML -> [`raw`] serde types -> validation here -> [`spec`] types
+//! that sources are built from. Nothing later re-reads raw TOML. Every error names the
+//! file or the provider, and the key at fault.
+
+pub mod raw;
+pub mod spec;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use spec::*;
+
+use raw::{RawAuth, RawConfig, RawFormat, RawProvider};
+
+/// Default per-call deadline.
+pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+/// Default refresh interval.
+pub const DEFAULT_REFRESH_INTERVAL_MS: u64 = 300_000;
+/// Default plugin memory limit.
+pub const DEFAULT_MEMORY_LIMIT_MB: u64 = 64;
+/// The largest memory limit accepted (4 GiB, the most a 32-bit memory can address).
+pub const MAX_MEMORY_LIMIT_MB: u64 = 4_096;
+
+/// A configuration problem. Displays as one line naming the file or provider.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a value has the wrong type.
+    #[error("config file {path} is not valid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (position included).
+        message: String,
+    },
+    /// A provider's settings are wrong.
+    #[error("provider \"{provider}\": {message}")]
+    Provider {
+        /// The provider id.
+        provider: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// No config file was given or found.
+    #[error(
+        "no config file: pass --config PATH, set TOKENHOST_CONFIG, or create {default}",
+        default = .default.display()
+    )]
+    NotFound {
+        /// Where the default config would be.
+        default: PathBuf,
+    },
+}
+
+/// A parsed and validated configuration file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    path: PathBuf,
+    providers: BTreeMap<String, ProviderSpec>,
+    without_auth: Vec<String>,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        Config::parse(&text, &path)
+    }
+
+    /// Validates `text` as if read from `path` (relative paths resolve against its folder).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: one_line(&e.to_string()),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let mut providers = BTreeMap::new();
+        let mut without_auth = Vec::new();
+        for (id, provider) in raw.model_providers {
+            match resolve_provider(&id, provider, &base)? {
+                Some(spec) => {
+                    providers.insert(id, spec);
+                }
+                None => without_auth.push(id),
+            }
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            providers,
+            without_auth,
+        })
+    }
+
+    /// The file this configuration came from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every provider with a token source, by id.
+    pub fn providers(&self) -> impl Iterator<Item = &ProviderSpec> {
+        self.providers.values()
+    }
+
+    /// One provider by id.
+    pub fn provider(&self, id: &str) -> Option<&ProviderSpec> {
+        self.providers.get(id)
+    }
+
+    /// The ids of providers that have no `auth` table (and so no token source).
+    pub fn providers_without_auth(&self) -> &[String] {
+        &self.without_auth
+    }
+}
+
+/// Where the configuration is looked for when no path is given: `$TOKENHOST_CONFIG`,
+/// else `$XDG_CONFIG_HOME/tokenhost/config.toml`, else `~/.config/tokenhost/config.toml`.
+pub fn default_path() -> PathBuf {
+    if let Some(path) = non_empty_env("TOKENHOST_CONFIG") {
+        return PathBuf::from(path);
+    }
+    let config_home = non_empty_env("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home_dir().join(".config"));
+    config_home.join("tokenhost").join("config.toml")
+}
+
+pub(crate) fn non_empty_env(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.is_empty())
+}
+
+pub(crate) fn home_dir() -> PathBuf {
+    non_empty_env("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+}
+
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn resolve_provider(
+    id: &str,
+    provider: RawProvider,
+    base: &Path,
+) -> Result<Option<ProviderSpec>, ConfigError> {
+    let fail = |message: String| ConfigError::Provider {
+        provider: id.to_string(),
+        message,
+    };
+    let Some(auth) = provider.auth else {
+        return Ok(None);
+    };
+    // Codex refuses these combinations with this wording; so do we.
+    for (key, set) in [
+        ("env_key", provider.env_key.is_some()),
+        ("experimental_bearer_token", provider.experimental_bearer_token.is_some()),
+        ("requires_openai_auth", provider.requires_openai_auth),
+    ] {
+        if set {
+            return Err(fail(format!("provider auth cannot be combined with {key}")));
+        }
+    }
+    let auth: RawAuth = auth.try_into().map_err(|e: toml::de::Error| {
+        fail(format!("in [model_providers.{id}.auth]: {}", one_line(e.message())))
+    })?;
+
+    let timeout_ms = auth.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+    if timeout_ms == 0 {
+        return Err(fail("timeout_ms must be at least 1".into()));
+    }
+    let timeout = Duration::from_millis(timeout_ms);
+    let refresh_interval = match auth.refresh_interval_ms.unwrap_or(DEFAULT_REFRESH_INTERVAL_MS) {
+        0 => None,
+        ms => Some(Duration::from_millis(ms)),
+    };
+
+    let source = match (auth.command, auth.plugin) {
+        (Some(_), Some(_)) => {
+            return Err(fail("auth sets both `command` and `plugin`; choose one".into()));
+        }
+        (None, None) => {
+            return Err(fail(
+                "auth needs a token source: set `command` (a program) or `plugin` (a .wasm file)"
+                    .into(),
+            ));
+        }
+        (Some(program), None) => {
+            for (key, set) in [
+                ("memory_limit_mb", auth.memory_limit_mb.is_some()),
+                ("config", auth.config.is_some()),
+            ] {
+                if set {
+                    return Err(fail(format!("`{key}` applies only to plugin sources")));
+                }
+            }
+            if program.trim().is_empty() {
+                return Err(fail("`command` is empty".into()));
+            }
+            SourceSpec::Command(CommandSpec {
+                program,
+                args: auth.args.unwrap_or_default(),
+                cwd: auth.cwd.map(|cwd| base.join(cwd)).unwrap_or_else(|| base.to_path_buf()),
+                timeout,
+                format: match auth.format {
+                    None | Some(RawFormat::Text) => OutputFormat::Text,
+                    Some(RawFormat::Json) => OutputFormat::Json,
+                    Some(RawFormat::ExecCredential) => OutputFormat::ExecCredential,
+                },
+            })
+        }
+        (None, Some(plugin)) => {
+            for (key, set) in [
+                ("args", auth.args.is_some()),
+                ("cwd", auth.cwd.is_some()),
+                ("format", auth.format.is_some()),
+            ] {
+                if set {
+                    return Err(fail(format!("`{key}` applies only to command sources")));
+                }
+            }
+            if plugin.trim().is_empty() {
+                return Err(fail("`plugin` is empty".into()));
+            }
+            let memory_mb = auth.memory_limit_mb.unwrap_or(DEFAULT_MEMORY_LIMIT_MB);
+            if !(1..=MAX_MEMORY_LIMIT_MB).contains(&memory_mb) {
+                return Err(fail(format!(
+                    "memory_limit_mb must be between 1 and {MAX_MEMORY_LIMIT_MB}, not {memory_mb}"
+                )));
+            }
+            SourceSpec::Plugin(PluginSpec {
+                path: base.join(plugin),
+                timeout,
+                memory_limit_bytes: memory_mb * 1024 * 1024,
+                config: plugin_config(auth.config.unwrap_or_default()),
+            })
+        }
+    };
+    Ok(Some(ProviderSpec {
+        id: Arc::from(id),
+        refresh_interval,
+        source,
+    }))
+}
+
+/// The `auth.config` table as the plugin sees it: strings as they are, anything else as
+/// its TOML text (`ttl_ms = 5000` arrives as "5000").
+fn plugin_config(table: toml::Table) -> Vec<(String, String)> {
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                toml::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (key, text)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

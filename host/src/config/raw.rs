@@ -1,0 +1,78 @@
+//! The configuration file as written: serde types that mirror the TOML.
+//!
+//! The shape is Codex's `config.toml`: providers live under `[model_providers.<id>]`
+//! and their token source under `[model_providers.<id>.auth]`. Unknown top-level keys
+//! and unknown provider keys are accepted (a Codex config works as is); unknown keys in
+//! an `auth` table are errors, because a typo there would silently weaken a setting.
+//! These types also generate the JSON Schema (`tokenhost schema`).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct RawConfig {
+    /// Model providers by id. Only providers with an `auth` table have a token source.
+    #[serde(default)]
+    pub model_providers: BTreeMap<String, RawProvider>,
+}
+
+/// One `[model_providers.<id>]` table. Keys other than these are accepted and ignored.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct RawProvider {
+    /// Display name (ignored by tokenhost).
+    pub name: Option<String>,
+    /// The provider's API base URL (ignored by tokenhost for now).
+    pub base_url: Option<String>,
+    /// Codex: read the key from this environment variable. Cannot be combined with `auth`.
+    pub env_key: Option<String>,
+    /// Codex: a literal bearer token. Cannot be combined with `auth`.
+    pub experimental_bearer_token: Option<String>,
+    /// Codex: use the OpenAI login. Cannot be combined with `auth`.
+    #[serde(default)]
+    pub requires_openai_auth: bool,
+    /// The token source. Kept as raw TOML here so that its errors can name the provider.
+    #[schemars(with = "Option<RawAuth>")]
+    pub auth: Option<toml::Value>,
+}
+
+/// A `[model_providers.<id>.auth]` table: exactly one of `command` or `plugin`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// Command source: the program to run (absolute, relative to `cwd`, or on `PATH`).
+    pub command: Option<String>,
+    /// Command source: arguments (no shell). Default: none.
+    pub args: Option<Vec<String>>,
+    /// Command source: working directory. Default: the config file's folder.
+    pub cwd: Option<String>,
+    /// Command source: how stdout is read: `text` (default), `json` or `exec-credential`.
+    pub format: Option<RawFormat>,
+    /// Plugin source: the `.wasm` component, relative to the config file's folder.
+    pub plugin: Option<String>,
+    /// Per-call deadline in milliseconds. Default 5000, at least 1.
+    #[schemars(range(min = 1))]
+    pub timeout_ms: Option<u64>,
+    /// Reuse a token at most this long, in milliseconds, before refreshing it.
+    /// Default 300000; 0 = reuse until it expires or a server rejects it.
+    pub refresh_interval_ms: Option<u64>,
+    /// Plugin source: the most memory the plugin may use, in MiB. Default 64.
+    #[schemars(range(min = 1))]
+    pub memory_limit_mb: Option<u64>,
+    /// Plugin source: settings handed to the plugin (`host.config`).
+    pub config: Option<toml::Table>,
+}
+
+/// The output formats of a command source.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawFormat {
+    /// The trimmed output is the token.
+    Text,
+    /// `{"token": "...", "expires_at": RFC 3339 or Unix seconds}`.
+    Json,
+    /// A kubectl ExecCredential (`client.authentication.k8s.io/v1` or `v1beta1`).
+    ExecCredential,
+}

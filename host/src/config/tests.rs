@@ -1,0 +1,168 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/th/config.toml"))
+}
+
+fn error(text: &str) -> String {
+    parse(text).expect_err("config should be refused").to_string()
+}
+
+#[test]
+fn plugin_defaults_and_relative_path() {
+    let config = parse(
+        r#"
+        [model_providers.corp.auth]
+        plugin = "plugins/x.wasm"
+        "#,
+    )
+    .unwrap();
+    let spec = config.provider("corp").unwrap();
+    assert_eq!(spec.refresh_interval, Some(Duration::from_millis(300_000)));
+    let SourceSpec::Plugin(plugin) = &spec.source else { panic!("{spec:?}") };
+    assert_eq!(plugin.path, Path::new("/etc/th/plugins/x.wasm"));
+    assert_eq!(plugin.timeout, Duration::from_millis(5_000));
+    assert_eq!(plugin.memory_limit_bytes, 64 * 1024 * 1024);
+    assert!(plugin.config.is_empty());
+}
+
+#[test]
+fn plugin_config_values_become_strings() {
+    let config = parse(
+        r#"
+        [model_providers.corp.auth]
+        plugin = "/abs/x.wasm"
+        timeout_ms = 250
+        refresh_interval_ms = 0
+        memory_limit_mb = 16
+        [model_providers.corp.auth.config]
+        token = "abc"
+        ttl_ms = 5000
+        flag = true
+        "#,
+    )
+    .unwrap();
+    let spec = config.provider("corp").unwrap();
+    assert_eq!(spec.refresh_interval, None);
+    let SourceSpec::Plugin(plugin) = &spec.source else { panic!() };
+    assert_eq!(plugin.path, Path::new("/abs/x.wasm"));
+    assert_eq!(plugin.timeout, Duration::from_millis(250));
+    assert_eq!(plugin.memory_limit_bytes, 16 << 20);
+    let config: BTreeMap<_, _> = plugin.config.iter().cloned().collect();
+    assert_eq!(config["token"], "abc");
+    assert_eq!(config["ttl_ms"], "5000");
+    assert_eq!(config["flag"], "true");
+}
+
+#[test]
+fn command_defaults() {
+    let config = parse(
+        r#"
+        [model_providers.cmd.auth]
+        command = "print-token"
+        "#,
+    )
+    .unwrap();
+    let SourceSpec::Command(command) = &config.provider("cmd").unwrap().source else { panic!() };
+    assert_eq!(command.program, "print-token");
+    assert!(command.args.is_empty());
+    assert_eq!(command.cwd, Path::new("/etc/th"));
+    assert_eq!(command.timeout, Duration::from_millis(5_000));
+    assert_eq!(command.format, OutputFormat::Text);
+}
+
+#[test]
+fn command_with_everything() {
+    let config = parse(
+        r#"
+        [model_providers.cmd.auth]
+        command = "./bin/tok"
+        args = ["--scope", "x"]
+        cwd = "work"
+        format = "exec-credential"
+        timeout_ms = 10
+        "#,
+    )
+    .unwrap();
+    let SourceSpec::Command(command) = &config.provider("cmd").unwrap().source else { panic!() };
+    assert_eq!(command.args, ["--scope", "x"]);
+    assert_eq!(command.cwd, Path::new("/etc/th/work"));
+    assert_eq!(command.format, OutputFormat::ExecCredential);
+}
+
+#[test]
+fn codex_config_is_accepted_as_is() {
+    let config = parse(
+        r#"
+        model = "gpt-5"
+        approval_policy = "never"
+        [profiles.fast]
+        model = "x"
+        [model_providers.openai]
+        name = "OpenAI"
+        base_url = "https://api.openai.com/v1"
+        env_key = "OPENAI_API_KEY"
+        wire_api = "responses"
+        [model_providers.corp]
+        name = "Corp"
+        base_url = "https://llm.corp.example/v1"
+        http_headers = { "X-Team" = "a" }
+        [model_providers.corp.auth]
+        command = "corp-token"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(config.providers().count(), 1);
+    assert_eq!(config.providers_without_auth(), ["openai"]);
+}
+
+#[test]
+fn bad_inputs_name_the_provider_and_the_cause() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[model_providers.p.auth]\nplugin = \"a.wasm\"\ncommand = \"x\"",
+            "provider \"p\": auth sets both `command` and `plugin`",
+        ),
+        ("[model_providers.p.auth]\ntimeout_ms = 5", "provider \"p\": auth needs a token source"),
+        (
+            "[model_providers.p.auth]\nplugin = \"a.wasm\"\ntimeout_ms = 0",
+            "provider \"p\": timeout_ms must be at least 1",
+        ),
+        ("[model_providers.p.auth]\nplugin = \"a.wasm\"\ntimout_ms = 5", "unknown field `timout_ms`"),
+        ("[model_providers.p.auth]\nplugin = \"a.wasm\"\ntimout_ms = 5", "provider \"p\""),
+        ("[model_providers.p.auth]\nplugin = 5", "provider \"p\""),
+        ("[model_providers.p.auth]\nplugin = \"a.wasm\"\nargs = []", "`args` applies only to command"),
+        ("[model_providers.p.auth]\ncommand = \"x\"\nmemory_limit_mb = 5", "`memory_limit_mb` applies only to plugin"),
+        ("[model_providers.p.auth]\ncommand = \"x\"\nconfig = {}", "`config` applies only to plugin"),
+        ("[model_providers.p.auth]\ncommand = \"\"", "`command` is empty"),
+        ("[model_providers.p.auth]\ncommand = \"x\"\nformat = \"yaml\"", "provider \"p\""),
+        ("[model_providers.p.auth]\nplugin = \"a.wasm\"\nmemory_limit_mb = 0", "memory_limit_mb must be between 1"),
+        ("[model_providers.p.auth]\nplugin = \"a.wasm\"\nmemory_limit_mb = 99999", "memory_limit_mb must be between 1"),
+        (
+            "[model_providers.p]\nenv_key = \"K\"\n[model_providers.p.auth]\ncommand = \"x\"",
+            "provider auth cannot be combined with env_key",
+        ),
+        (
+            "[model_providers.p]\nexperimental_bearer_token = \"t\"\n[model_providers.p.auth]\ncommand = \"x\"",
+            "provider auth cannot be combined with experimental_bearer_token",
+        ),
+        (
+            "[model_providers.p]\nrequires_openai_auth = true\n[model_providers.p.auth]\ncommand = \"x\"",
+            "provider auth cannot be combined with requires_openai_auth",
+        ),
+        ("model_providers = 3", "config file /etc/th/config.toml is not valid"),
+        ("[model_providers.p.auth", "config file /etc/th/config.toml is not valid"),
+    ];
+    for (text, expected) in cases {
+        let message = error(text);
+        assert!(message.contains(expected), "for {text:?}\n got: {message}\nwant: {expected}");
+        assert!(!message.contains('\n'), "one line: {message}");
+    }
+}
+
+#[test]
+fn missing_file_is_a_read_error() {
+    let err = Config::load(Path::new("/nonexistent/tokenhost.toml")).unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }));
+    assert!(err.to_string().contains("/nonexistent/tokenhost.toml"), "{err}");
+}

@@ -1,0 +1,84 @@
+//! Typed errors of the library.
+//!
+//! Every error names the provider it concerns and says what a person can do. None may
+//! carry a token or a secret: sources build their messages from what they know is safe
+//! (exit codes, capped stderr, the plugin's own error text), never from a token value.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// What kind of failure a source reported: who must act, and whether a retry may help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The provider's configuration is wrong. A person must fix it.
+    InvalidConfig,
+    /// The identity provider refused. A person must act (credentials, grants).
+    Denied,
+    /// A transient failure; a retry may succeed.
+    Unavailable,
+    /// The source did not answer within its deadline.
+    Timeout,
+    /// The source crashed: a plugin trapped (panic, out of memory, stack overflow), or a
+    /// command could not start or exited with a failure status.
+    Crashed,
+    /// The source answered with something that is not a usable token.
+    BadOutput,
+}
+
+impl FailureKind {
+    /// Whether retrying later may help without a person acting.
+    pub fn is_transient(self) -> bool {
+        matches!(self, FailureKind::Unavailable | FailureKind::Timeout)
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            FailureKind::InvalidConfig => "invalid configuration",
+            FailureKind::Denied => "denied",
+            FailureKind::Unavailable => "unavailable",
+            FailureKind::Timeout => "timed out",
+            FailureKind::Crashed => "failed",
+            FailureKind::BadOutput => "bad output",
+        }
+    }
+}
+
+/// A token source failed. Displays as one line: `provider "id": <kind>: <message>`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct SourceError {
+    provider: Arc<str>,
+    kind: FailureKind,
+    message: String,
+}
+
+impl SourceError {
+    /// A failure of `provider`'s source. `message` must not contain a secret.
+    pub fn new(provider: impl Into<Arc<str>>, kind: FailureKind, message: impl Into<String>) -> Self {
+        SourceError {
+            provider: provider.into(),
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The provider whose source failed.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// What kind of failure it was.
+    pub fn kind(&self) -> FailureKind {
+        self.kind
+    }
+
+    /// The cause, as the source described it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "provider \"{}\": {}: {}", self.provider, self.kind.label(), self.message)
+    }
+}

@@ -1,0 +1,19 @@
+//! tokenhost: bearer tokens for HTTP clients from sandboxed token sources.
+//!
+//! Data flows one way: [`config`] (parse and validate) -> [`source`] (build a
+//! [`TokenSource`] per provider: a [`CommandSource`](source::command::CommandSource) or a
+//! [`WasmSource`](wasm::WasmSource)) -> [`AuthManager`] (cache, expiry, single-flight,
+//! 401 recovery) -> callers. Tokens travel as [`Token`], which never prints its value.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod manager;
+pub mod source;
+pub mod token;
+pub mod wasm;
+
+pub use error::{FailureKind, SourceError};
+pub use manager::{AuthError, AuthManager};
+pub use source::{RefreshReason, TokenSource};
+pub use token::Token;

@@ -1,0 +1,207 @@
+//! The bearer token as a value that cannot leak by accident.
+//!
+//! Every source hands the manager a [`Token`]. Its `Debug` and `Display` print a short
+//! fingerprint, never the secret; the only way to the value is [`Token::expose`], a
+//! name that stands out in review. Construction validates the value once, so nothing
+//! downstream can put a CR/LF or a megabyte into an `Authorization` header.
+
+use std::fmt;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+/// The longest token value accepted, in bytes.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// A bearer token (without the "Bearer " prefix) and its expiry, if known.
+///
+/// Cloning is cheap (one reference count): the manager hands out clones on the hot path.
+#[derive(Clone)]
+pub struct Token {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    value: Box<str>,
+    expires_at_ms: Option<u64>,
+    fingerprint: Fingerprint,
+}
+
+/// Why a token value was refused. Never contains the value itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidToken {
+    /// The value is empty (or only white space, for sources that trim).
+    #[error("the token is empty")]
+    Empty,
+    /// The value is longer than [`MAX_TOKEN_LEN`].
+    #[error("the token is {len} bytes long; the limit is {MAX_TOKEN_LEN}")]
+    TooLong {
+        /// The length of the refused value.
+        len: usize,
+    },
+    /// The value holds a byte that cannot appear in an HTTP header value.
+    #[error("the token is not a valid HTTP header value (byte 0x{byte:02x} at offset {offset})")]
+    NotHeaderValue {
+        /// The offending byte (a control byte, never part of the secret's alphabet).
+        byte: u8,
+        /// Where it is.
+        offset: usize,
+    },
+}
+
+impl Token {
+    /// Validates `value` and wraps it. `expires_at_ms` is milliseconds since the Unix epoch.
+    pub fn new(value: impl Into<String>, expires_at_ms: Option<u64>) -> Result<Self, InvalidToken> {
+        let value: String = value.into();
+        validate(&value)?;
+        let fingerprint = Fingerprint::of(&value);
+        Ok(Token {
+            inner: Arc::new(Inner {
+                value: value.into_boxed_str(),
+                expires_at_ms,
+                fingerprint,
+            }),
+        })
+    }
+
+    /// The secret value, for the one place that puts it on the wire.
+    pub fn expose(&self) -> &str {
+        &self.inner.value
+    }
+
+    /// When the token expires (milliseconds since the Unix epoch), if known.
+    pub fn expires_at_ms(&self) -> Option<u64> {
+        self.inner.expires_at_ms
+    }
+
+    /// A short, non-reversible identifier of the value, safe to log.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.inner.fingerprint
+    }
+
+    /// The same value with another expiry (used when the expiry is learnt from a JWT).
+    pub(crate) fn with_expiry(&self, expires_at_ms: Option<u64>) -> Token {
+        Token {
+            inner: Arc::new(Inner {
+                value: self.inner.value.clone(),
+                expires_at_ms,
+                fingerprint: self.inner.fingerprint,
+            }),
+        }
+    }
+
+    /// Whether two tokens hold the same value (compared by fingerprint and then value).
+    pub fn same_value(&self, other: &Token) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+            || (self.inner.fingerprint == other.inner.fingerprint
+                && self.inner.value == other.inner.value)
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("fingerprint", &self.inner.fingerprint)
+            .field("expires_at_ms", &self.inner.expires_at_ms)
+            .finish()
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "token {}", self.inner.fingerprint)
+    }
+}
+
+/// Checks what an `Authorization: Bearer` header can carry: non-empty, at most
+/// [`MAX_TOKEN_LEN`] bytes, visible ASCII or non-ASCII bytes, spaces and tabs inside.
+pub fn validate(value: &str) -> Result<(), InvalidToken> {
+    if value.trim().is_empty() {
+        return Err(InvalidToken::Empty);
+    }
+    if value.len() > MAX_TOKEN_LEN {
+        return Err(InvalidToken::TooLong { len: value.len() });
+    }
+    // RFC 9110 field-value: VCHAR / obs-text / SP / HTAB; no CR, LF, NUL or DEL.
+    if let Some((offset, &byte)) = value
+        .as_bytes()
+        .iter()
+        .enumerate()
+        .find(|&(_, &b)| (b < 0x20 && b != b'\t') || b == 0x7f)
+    {
+        return Err(InvalidToken::NotHeaderValue { byte, offset });
+    }
+    Ok(())
+}
+
+/// The first 8 bytes of the SHA-256 of a token, shown as `sha256:0123456789abcdef`.
+///
+/// Enough to tell tokens apart in logs and in 401 reports; nothing to learn the token from.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 8]);
+
+impl Fingerprint {
+    /// The fingerprint of a token value.
+    pub fn of(value: &str) -> Self {
+        let digest = Sha256::digest(value.as_bytes());
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&digest[..8]);
+        Fingerprint(bytes)
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_never_show_the_value() {
+        let token = Token::new("s3cr3t-value-123", Some(42)).unwrap();
+        for shown in [format!("{token:?}"), format!("{token}"), format!("{token:#?}")] {
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+            assert!(shown.contains("sha256:"), "{shown}");
+        }
+        assert_eq!(token.expose(), "s3cr3t-value-123");
+    }
+
+    #[test]
+    fn validation_table() {
+        let long = "a".repeat(MAX_TOKEN_LEN + 1);
+        let cases: &[(&str, Option<InvalidToken>)] = &[
+            ("abc.def-ghi_jkl~", None),
+            ("with space\tand tab", None),
+            ("", Some(InvalidToken::Empty)),
+            ("  \t", Some(InvalidToken::Empty)),
+            ("a\r\nX-Injected: 1", Some(InvalidToken::NotHeaderValue { byte: b'\r', offset: 1 })),
+            ("a\nb", Some(InvalidToken::NotHeaderValue { byte: b'\n', offset: 1 })),
+            ("nul\0", Some(InvalidToken::NotHeaderValue { byte: 0, offset: 3 })),
+            ("del\x7f", Some(InvalidToken::NotHeaderValue { byte: 0x7f, offset: 3 })),
+            (&long, Some(InvalidToken::TooLong { len: MAX_TOKEN_LEN + 1 })),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(validate(value).err(), *expected, "value of len {}", value.len());
+        }
+        assert!(validate(&"a".repeat(MAX_TOKEN_LEN)).is_ok());
+    }
+
+    #[test]
+    fn fingerprints_tell_values_apart() {
+        let a = Token::new("a", None).unwrap();
+        let b = Token::new("b", None).unwrap();
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert!(a.same_value(&Token::new("a", Some(1)).unwrap()));
+        assert!(!a.same_value(&b));
+    }
+}

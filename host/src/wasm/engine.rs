@@ -1,0 +1,252 @@
+//! The process-wide plugin runtime: one wasmtime `Engine`, its epoch ticker, the linker,
+//! and the compiled-code cache. Loading a plugin file happens here.
+//!
+//! Loading reads the file once, hashes exactly those bytes, and compiles (or fetches from
+//! the cache) exactly those bytes: what was hashed is what runs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine};
+
+use super::bindings::{CONTRACT_PACKAGE, TOKEN_SOURCE_EXPORT, TokenProvider, TokenProviderPre};
+use super::cache::{CompiledCache, Origin};
+use super::sandbox::PluginState;
+
+/// How often the epoch advances. A call's deadline is enforced to within one tick.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Why a plugin file could not be loaded. Each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginLoadError {
+    /// The file could not be read.
+    #[error("cannot read plugin {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not WebAssembly at all.
+    #[error("plugin {path} is not a WebAssembly file (it does not start with \\0asm)")]
+    NotWasm {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is a core module, not a component.
+    #[error(
+        "plugin {path} is a core WebAssembly module, not a component; build it for \
+         wasm32-wasip2 (or wrap it with `wasm-tools component new`)"
+    )]
+    CoreModule {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The component is malformed or uses features this host does not support.
+    #[error("plugin {path} is not a valid component: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's reason.
+        message: String,
+    },
+    /// The component is built against another major version of the contract.
+    #[error(
+        "plugin {path} is built for {found}, but this host speaks {TOKEN_SOURCE_EXPORT}; \
+         rebuild the plugin against this version of the contract"
+    )]
+    ContractVersion {
+        /// The file.
+        path: PathBuf,
+        /// The export it has.
+        found: String,
+    },
+    /// The component does not export the token-source interface.
+    #[error("plugin {path} does not export {TOKEN_SOURCE_EXPORT}; it exports: {exports}")]
+    NotATokenSource {
+        /// The file.
+        path: PathBuf,
+        /// What it exports, comma-separated (or "nothing").
+        exports: String,
+    },
+    /// The component imports something the host does not provide.
+    #[error("plugin {path} needs imports this host does not provide: {message}")]
+    Link {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's reason (names the missing import).
+        message: String,
+    },
+}
+
+/// A plugin file, compiled and linked, ready to instantiate.
+pub struct LoadedPlugin {
+    pub(super) pre: TokenProviderPre<PluginState>,
+    /// The SHA-256 of the bytes that were compiled.
+    pub sha256: [u8; 32],
+    /// Whether the compiled code came from the cache.
+    pub origin: Origin,
+}
+
+/// The engine, linker and cache shared by every plugin in the process.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    cache: CompiledCache,
+    ticker_stop: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl PluginRuntime {
+    /// A runtime using `cache` for compiled code. Starts the epoch ticker thread.
+    pub fn new(cache: CompiledCache) -> anyhow::Result<Arc<Self>> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+
+        let mut linker = Linker::<PluginState>::new(&engine);
+        // All of WASI p2 is linked so that any plugin links; the sandbox grants nothing.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        TokenProvider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let engine = engine.clone();
+            let stop = ticker_stop.clone();
+            std::thread::Builder::new()
+                .name("tokenhost-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })?
+        };
+        Ok(Arc::new(PluginRuntime {
+            engine,
+            linker,
+            cache,
+            ticker_stop,
+            ticker: Some(ticker),
+        }))
+    }
+
+    /// The engine (for inspection tools).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The compiled-code cache in use.
+    pub fn cache(&self) -> &CompiledCache {
+        &self.cache
+    }
+
+    /// Reads, checks, compiles (or loads from cache) and links the plugin at `path`.
+    pub fn load(&self, path: &Path) -> Result<LoadedPlugin, PluginLoadError> {
+        let bytes = std::fs::read(path).map_err(|source| PluginLoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let (component, sha256, origin) = self.compile(path, &bytes)?;
+        check_exports(&self.engine, &component, path)?;
+        let instance_pre =
+            self.linker
+                .instantiate_pre(&component)
+                .map_err(|e| PluginLoadError::Link {
+                    path: path.to_path_buf(),
+                    message: error_chain(&e),
+                })?;
+        let pre = TokenProviderPre::new(instance_pre).map_err(|e| PluginLoadError::Invalid {
+            path: path.to_path_buf(),
+            message: error_chain(&e),
+        })?;
+        Ok(LoadedPlugin { pre, sha256, origin })
+    }
+
+    /// Checks the header and compiles `bytes` (read from `path`) through the cache.
+    pub fn compile(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<(Component, [u8; 32], Origin), PluginLoadError> {
+        check_header(path, bytes)?;
+        let sha256: [u8; 32] = Sha256::digest(bytes).into();
+        let (component, origin) = self
+            .cache
+            .load(&self.engine, bytes, &sha256)
+            .map_err(|e| PluginLoadError::Invalid {
+                path: path.to_path_buf(),
+                message: error_chain(&e),
+            })?;
+        Ok((component, sha256, origin))
+    }
+}
+
+impl Drop for PluginRuntime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+    }
+}
+
+fn check_header(path: &Path, bytes: &[u8]) -> Result<(), PluginLoadError> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(PluginLoadError::NotWasm {
+            path: path.to_path_buf(),
+        });
+    }
+    // Bytes 6..8 are the layer: 0 for a core module, 1 for a component.
+    if bytes[6..8] == [0, 0] {
+        return Err(PluginLoadError::CoreModule {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+fn check_exports(engine: &Engine, component: &Component, path: &Path) -> Result<(), PluginLoadError> {
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    // 0.x versions are compatible within a minor version (semver), so a plugin built
+    // against 0.1.1 still speaks 0.1.0's contract.
+    let compatible = TOKEN_SOURCE_EXPORT.rsplit_once('.').map_or(TOKEN_SOURCE_EXPORT, |(p, _)| p);
+    if exports.iter().any(|name| name == TOKEN_SOURCE_EXPORT || name.starts_with(&format!("{compatible}."))) {
+        return Ok(());
+    }
+    let prefix = format!("{CONTRACT_PACKAGE}/token-source@");
+    if let Some(found) = exports.iter().find(|name| name.starts_with(&prefix)) {
+        return Err(PluginLoadError::ContractVersion {
+            path: path.to_path_buf(),
+            found: found.clone(),
+        });
+    }
+    Err(PluginLoadError::NotATokenSource {
+        path: path.to_path_buf(),
+        exports: if exports.is_empty() {
+            "nothing".into()
+        } else {
+            exports.join(", ")
+        },
+    })
+}
+
+/// An error and its causes on one line.
+pub(super) fn error_chain(error: &wasmtime::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+    }
+    text
+}

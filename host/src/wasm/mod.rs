@@ -1,0 +1,21 @@
+//! The WebAssembly source: plugins run as wasmtime components in a deny-all sandbox.
+//!
+//! One concern per module: [`bindings`] (the only `bindgen!`), [`engine`] (the engine,
+//! epoch ticker and loading), [`cache`] (compiled code on disk), [`sandbox`] (the store
+//! data and its deny-all builder), [`host_impl`] (the WIT `host` interface), [`output`]
+//! (capped stdout/stderr), [`inspect`] (what a plugin imports and exports) and
+//! [`source`] (the [`WasmSource`] the manager drives). No wasmtime type leaves this
+//! module.
+
+pub mod bindings;
+pub mod cache;
+pub mod engine;
+mod host_impl;
+pub mod inspect;
+pub mod output;
+pub mod sandbox;
+pub mod source;
+
+pub use cache::CompiledCache;
+pub use engine::{PluginLoadError, PluginRuntime};
+pub use source::WasmSource;

@@ -1,0 +1,206 @@
+//! The plugin's stdout and stderr: forwarded to the log line by line, capped, never
+//! to the host's own stdout.
+//!
+//! A plugin may write without limit; the host must not buffer it or pass it all on.
+//! Each stream forwards at most [`BYTES_PER_CALL`] bytes per call into the plugin
+//! (longer lines cut at [`MAX_LINE`]), then silently discards the rest while still
+//! accepting writes, so a chatty plugin is neither killed nor able to flood the log.
+//! The last stderr line is kept for error messages (a panic message, typically).
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+/// How many bytes of a stream are forwarded to the log per call.
+pub const BYTES_PER_CALL: usize = 16 * 1024;
+/// The longest line forwarded, in bytes.
+pub const MAX_LINE: usize = 1024;
+
+/// Which stream a [`LogStream`] captures.
+#[derive(Debug, Clone, Copy)]
+pub enum StreamName {
+    /// The plugin's stdout.
+    Stdout,
+    /// The plugin's stderr.
+    Stderr,
+}
+
+/// A capped, line-buffered stream into `tracing`. Clones share state.
+#[derive(Clone)]
+pub struct LogStream {
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    provider: Arc<str>,
+    name: StreamName,
+    partial: Vec<u8>,
+    forwarded: usize,
+    dropped: usize,
+    last_line: Option<String>,
+}
+
+impl LogStream {
+    /// A stream for `provider`'s `name` stream.
+    pub fn new(provider: Arc<str>, name: StreamName) -> Self {
+        LogStream {
+            inner: Arc::new(Mutex::new(Inner {
+                provider,
+                name,
+                partial: Vec::new(),
+                forwarded: 0,
+                dropped: 0,
+                last_line: None,
+            })),
+        }
+    }
+
+    /// Starts a new call: resets the per-call budget and forgets the last line.
+    pub fn begin_call(&self) {
+        let mut inner = self.lock();
+        inner.forwarded = 0;
+        inner.dropped = 0;
+        inner.partial.clear();
+        inner.last_line = None;
+    }
+
+    /// Ends a call: flushes a partial line and reports what was discarded. Returns the
+    /// last non-empty line written during the call.
+    pub fn end_call(&self) -> Option<String> {
+        let mut inner = self.lock();
+        inner.flush_partial();
+        if inner.dropped > 0 {
+            tracing::warn!(
+                provider = %inner.provider,
+                stream = ?inner.name,
+                "plugin output over {BYTES_PER_CALL} bytes in one call; {} bytes discarded",
+                inner.dropped
+            );
+            inner.dropped = 0;
+        }
+        inner.last_line.take()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A poisoned lock only means a log line was lost; keep going.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_bytes(&self, bytes: &[u8]) {
+        let mut inner = self.lock();
+        let room = BYTES_PER_CALL.saturating_sub(inner.forwarded);
+        let (kept, dropped) = bytes.split_at(bytes.len().min(room));
+        inner.forwarded += kept.len();
+        inner.dropped += dropped.len();
+        for &byte in kept {
+            if byte == b'\n' {
+                inner.flush_partial();
+            } else if inner.partial.len() < MAX_LINE {
+                inner.partial.push(byte);
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn flush_partial(&mut self) {
+        if self.partial.is_empty() {
+            return;
+        }
+        let line = String::from_utf8_lossy(&self.partial).trim_end().to_string();
+        self.partial.clear();
+        if line.is_empty() {
+            return;
+        }
+        tracing::debug!(provider = %self.provider, stream = ?self.name, "plugin: {line}");
+        // Rust's panic hook ends with a hint about backtraces; the panic message before
+        // it is the line worth showing.
+        if !line.starts_with("note: run with `RUST_BACKTRACE") {
+            self.last_line = Some(line);
+        }
+    }
+}
+
+impl IsTerminal for LogStream {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for LogStream {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for LogStream {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for LogStream {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.write_bytes(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        // Always ready: writes beyond the budget are accepted and discarded.
+        Ok(64 * 1024)
+    }
+}
+
+impl tokio::io::AsyncWrite for LogStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.write_bytes(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_last_line_and_caps_the_rest() {
+        let stream = LogStream::new("p".into(), StreamName::Stderr);
+        stream.begin_call();
+        stream.write_bytes(b"first\nsecond line\npartial");
+        assert_eq!(stream.end_call().as_deref(), Some("partial"));
+
+        stream.begin_call();
+        stream.write_bytes(&vec![b'x'; 10 * BYTES_PER_CALL]);
+        let inner = stream.lock();
+        assert_eq!(inner.forwarded, BYTES_PER_CALL);
+        assert_eq!(inner.dropped, 9 * BYTES_PER_CALL);
+        assert!(inner.partial.len() <= MAX_LINE);
+    }
+}

@@ -1,0 +1,268 @@
+//! The `tokenhost` binary, run as a user would: stdout, stderr and exit codes.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn config(&self, text: &str) -> PathBuf {
+        support::write_config(self.path(), text)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tokenhost"));
+        command
+            .args(args)
+            .env_remove("TOKENHOST_CONFIG")
+            .env_remove("RUST_LOG")
+            .env("XDG_CACHE_HOME", self.path().join("cache"))
+            .env("XDG_CONFIG_HOME", self.path().join("xdg-config"))
+            .env("HOME", self.path());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn static_config(env: &Env) -> PathBuf {
+    let plugin = support::toml_path(&support::plugin("static-token"));
+    let hostile = support::toml_path(&support::plugin("hostile"));
+    env.config(&format!(
+        r#"
+        model = "ignored"
+        [model_providers.corp]
+        name = "Corp"
+        [model_providers.corp.auth]
+        plugin = {plugin}
+        [model_providers.corp.auth.config]
+        token = "corp-token"
+        ttl_ms = 3600000
+
+        [model_providers.chatty]
+        [model_providers.chatty.auth]
+        plugin = {hostile}
+        timeout_ms = 2000
+        [model_providers.chatty.auth.config]
+        mode = "print-secret"
+        token = "TOP-SECRET"
+
+        [model_providers.openai]
+        env_key = "OPENAI_API_KEY"
+        "#
+    ))
+}
+
+#[test]
+fn token_prints_only_the_token() {
+    let env = Env::new();
+    let config = static_config(&env);
+    let out = env.run(&["token", "corp", "--config", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "corp-token\n");
+}
+
+#[test]
+fn token_json_and_refresh() {
+    let env = Env::new();
+    let config = static_config(&env);
+    let out = env.run(&["token", "corp", "--json", "--refresh", "-c", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["token"], "corp-token-1");
+    assert!(json["expires_at_ms"].as_u64().unwrap() > 1_700_000_000_000);
+}
+
+#[test]
+fn config_is_found_through_the_environment() {
+    let env = Env::new();
+    let config = static_config(&env);
+    let out = env.command(&["token", "corp"]).env("TOKENHOST_CONFIG", &config).output().unwrap();
+    assert_eq!(stdout(&out), "corp-token\n", "{}", stderr(&out));
+
+    let xdg = env.path().join("xdg-config/tokenhost");
+    std::fs::create_dir_all(&xdg).unwrap();
+    std::fs::copy(&config, xdg.join("config.toml")).unwrap();
+    let out = env.run(&["token", "corp"]);
+    assert_eq!(stdout(&out), "corp-token\n", "{}", stderr(&out));
+}
+
+#[test]
+fn missing_config_is_a_usage_error() {
+    let env = Env::new();
+    let out = env.run(&["token", "corp"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no config file: pass --config PATH"), "{}", stderr(&out));
+}
+
+#[test]
+fn plugin_output_never_reaches_stdout() {
+    let env = Env::new();
+    let config = static_config(&env);
+    let out = env.run(&["token", "chatty", "-vvv", "-c", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "printed\n");
+}
+
+#[test]
+fn unknown_provider_lists_the_known_ones() {
+    let env = Env::new();
+    let config = static_config(&env);
+    let out = env.run(&["token", "nope", "-c", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("unknown provider \"nope\""), "{err}");
+    assert!(err.contains("chatty, corp"), "{err}");
+    let out = env.run(&["token", "openai", "-c", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("provider \"openai\" has no [auth] table"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn a_failing_source_exits_1_with_one_line() {
+    let env = Env::new();
+    let hostile = support::toml_path(&support::plugin("hostile"));
+    let config = env.config(&format!(
+        "[model_providers.bad.auth]\nplugin = {hostile}\ntimeout_ms = 300\n[model_providers.bad.auth.config]\nmode = \"loop\"\n"
+    ));
+    let out = env.run(&["token", "bad", "-c", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "tokenhost: provider \"bad\": timed out: plugin did not answer within 300 ms\n"
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn config_errors_exit_2() {
+    let env = Env::new();
+    let config = env.config("[model_providers.p.auth]\nplugin = \"x.wasm\"\ntimeout = 5\n");
+    let out = env.run(&["token", "p", "-c", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("provider \"p\"") && err.contains("unknown field `timeout`"), "{err}");
+
+    let config = env.config("[model_providers.p.auth]\nplugin = \"missing.wasm\"\n");
+    let out = env.run(&["token", "p", "-c", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("provider \"p\": cannot read plugin"), "{}", stderr(&out));
+}
+
+#[test]
+fn check_reports_every_provider_and_continues() {
+    let env = Env::new();
+    let plugin = support::toml_path(&support::plugin("static-token"));
+    let hostile = support::toml_path(&support::plugin("hostile"));
+    let config = env.config(&format!(
+        r#"
+        [model_providers.a-good.auth]
+        plugin = {plugin}
+        config = {{ token = "SECRET-GOOD" }}
+        [model_providers.b-denied.auth]
+        plugin = {hostile}
+        config = {{ mode = "error", kind = "denied", message = "bad client" }}
+        [model_providers.c-good.auth]
+        plugin = {plugin}
+        config = {{ token = "SECRET-C" }}
+        "#
+    ));
+    let out = env.run(&["check", "-c", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).matches("\nok   ").count(), 3, "{}", stdout(&out));
+
+    let out = env.run(&["check", "--resolve", "-c", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("ok   a-good: plugin"), "{text}");
+    assert!(text.contains("token sha256:"), "{text}");
+    assert!(text.contains("FAIL provider \"b-denied\": denied: bad client"), "{text}");
+    assert!(text.contains("ok   c-good"), "{text}");
+    assert!(!text.contains("SECRET"), "{text}");
+}
+
+#[test]
+fn check_lists_load_failures_with_exit_2() {
+    let env = Env::new();
+    let wrong = support::toml_path(&support::plugin("wrong-world"));
+    let config = env.config(&format!(
+        "[model_providers.w.auth]\nplugin = {wrong}\n[model_providers.m.auth]\nplugin = \"missing.wasm\"\n"
+    ));
+    let out = env.run(&["check", "-c", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = stdout(&out);
+    assert!(text.contains("FAIL m: provider \"m\": cannot read plugin"), "{text}");
+    assert!(text.contains("FAIL w: provider \"w\": plugin"), "{text}");
+    assert!(text.contains("does not export tokenhost:plugin/token-source@0.1.0"), "{text}");
+}
+
+#[test]
+fn inspect_describes_a_plugin() {
+    let env = Env::new();
+    let path = support::plugin("static-token");
+    let out = env.run(&["inspect", "--json", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let info: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    use sha2::Digest;
+    assert_eq!(info["sha256"], hex::encode(sha2::Sha256::digest(&bytes)));
+    assert_eq!(info["size"], bytes.len() as u64);
+    assert_eq!(info["contract"], "tokenhost:plugin@0.1.0");
+    let imports = info["imports"].as_array().unwrap();
+    assert!(imports.iter().any(|i| i == "tokenhost:plugin/host@0.1.0"), "{imports:?}");
+
+    let out = env.run(&["inspect", support::plugin("future-contract").to_str().unwrap()]);
+    assert!(stdout(&out).contains("contract: tokenhost:plugin@9.0.0"), "{}", stdout(&out));
+    let out = env.run(&["inspect", "/nonexistent.wasm"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn schema_is_json_schema() {
+    let env = Env::new();
+    let out = env.run(&["schema"]);
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let text = schema.to_string();
+    for key in ["model_providers", "timeout_ms", "refresh_interval_ms", "memory_limit_mb", "exec-credential"] {
+        assert!(text.contains(key), "{key} missing from the schema");
+    }
+}
+
+#[test]
+fn the_compiled_cache_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let config = static_config(&env);
+    let out = env.run(&["token", "corp", "-c", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = env.path().join("cache/tokenhost/compiled");
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+}

@@ -1,0 +1,177 @@
+//! Hostile plugins: each misbehaviour ends in a clear error naming the provider, within
+//! the deadline, and the host keeps serving: the same provider gets a fresh instance and
+//! other providers are untouched, all in one process.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokenhost::config::PluginSpec;
+use tokenhost::wasm::{CompiledCache, PluginRuntime, WasmSource};
+use tokenhost::{FailureKind, RefreshReason, SourceError, Token, TokenSource};
+
+const TIMEOUT: Duration = Duration::from_millis(500);
+/// Slack for a loaded 2-core CI machine; the deadline itself is enforced to 10 ms.
+const SLACK: Duration = Duration::from_millis(400);
+
+fn runtime() -> Arc<PluginRuntime> {
+    static RUNTIME: std::sync::OnceLock<Arc<PluginRuntime>> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| PluginRuntime::new(CompiledCache::disabled()).unwrap()).clone()
+}
+
+/// A provider running the hostile plugin in `mode`, misbehaving in `resolve` only.
+fn hostile(mode: &str, extra: &[(&str, &str)]) -> WasmSource {
+    let mut config = vec![("mode".to_string(), mode.to_string()), ("on".into(), "resolve".into())];
+    config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let spec = PluginSpec {
+        path: support::plugin("hostile"),
+        timeout: TIMEOUT,
+        memory_limit_bytes: 64 << 20,
+        config,
+    };
+    WasmSource::new(&runtime(), format!("evil-{mode}").into(), &spec).unwrap()
+}
+
+/// Runs `resolve`, checks the deadline, then proves the host still serves: the same
+/// provider's next call (`refresh`, which behaves) and another provider both work.
+async fn misbehave(mode: &str, extra: &[(&str, &str)]) -> Result<Token, SourceError> {
+    let source = hostile(mode, extra);
+    let started = Instant::now();
+    let result = source.resolve().await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < TIMEOUT + SLACK, "{mode}: took {elapsed:?}");
+    if let Err(e) = &result {
+        assert!(e.to_string().starts_with(&format!("provider \"evil-{mode}\": ")), "{e}");
+    }
+    let next = source.refresh(RefreshReason::Expiring).await;
+    assert_eq!(next.expect("the next call gets a working instance").expose(), "ok-token", "{mode}");
+    let other = hostile("stdin", &[]);
+    assert_eq!(other.refresh(RefreshReason::Forced).await.unwrap().expose(), "ok-token");
+    result
+}
+
+async fn failure(mode: &str, kind: FailureKind, expected: &str) -> String {
+    let err = misbehave(mode, &[]).await.expect_err(mode);
+    let message = err.to_string();
+    assert_eq!(err.kind(), kind, "{mode}: {message}");
+    assert!(message.contains(expected), "{mode}: {message}");
+    message
+}
+
+#[tokio::test]
+async fn infinite_loop_times_out() {
+    failure("loop", FailureKind::Timeout, "plugin did not answer within 500 ms").await;
+}
+
+#[tokio::test]
+async fn sleeping_in_a_host_wait_times_out() {
+    failure("sleep", FailureKind::Timeout, "plugin did not answer within 500 ms").await;
+}
+
+#[tokio::test]
+async fn allocating_a_gibibyte_hits_the_memory_limit() {
+    failure("alloc", FailureKind::Crashed, "exceeded its memory limit of 64 MiB during resolve").await;
+}
+
+#[tokio::test]
+async fn panic_is_reported_with_its_message() {
+    failure("panic", FailureKind::Crashed, "hostile plugin panicked on purpose").await;
+}
+
+#[tokio::test]
+async fn stack_overflow_is_reported() {
+    failure("stack-overflow", FailureKind::Crashed, "overflowed its stack").await;
+}
+
+#[tokio::test]
+async fn unreachable_is_reported() {
+    failure("unreachable", FailureKind::Crashed, "crashed").await;
+}
+
+#[tokio::test]
+async fn files_are_not_readable() {
+    for path in ["/etc/passwd", "/", ".", "../../etc/passwd"] {
+        let err = misbehave("read-file", &[("path", path)]).await.expect_err(path);
+        assert_eq!(err.kind(), FailureKind::Denied, "{err}");
+        assert!(err.to_string().contains("read failed"), "{err}");
+        assert!(!err.to_string().contains("root:"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn environment_and_arguments_are_empty() {
+    let err = misbehave("env", &[]).await.expect_err("no env vars");
+    assert!(err.to_string().contains("no environment variables visible"), "{err}");
+    assert!(err.to_string().contains("argc=0"), "{err}");
+}
+
+#[tokio::test]
+async fn sockets_are_denied() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let err = misbehave("tcp", &[("addr", &addr)]).await.expect_err("tcp");
+    assert!(err.to_string().contains("connect failed"), "{err}");
+    let accepted = listener.accept();
+    assert!(accepted.is_err(), "the plugin reached the listener");
+}
+
+#[tokio::test]
+async fn name_lookup_is_denied() {
+    let err = misbehave("dns", &[]).await.expect_err("dns");
+    assert!(err.to_string().contains("lookup failed"), "{err}");
+}
+
+#[tokio::test]
+async fn stdin_is_empty() {
+    assert_eq!(misbehave("stdin", &[]).await.unwrap().expose(), "stdin:0");
+}
+
+#[tokio::test]
+async fn a_crlf_token_is_refused_without_showing_it() {
+    let message = failure("crlf-token", FailureKind::BadOutput, "not a valid HTTP header value").await;
+    assert!(!message.contains("X-Injected"), "{message}");
+}
+
+#[tokio::test]
+async fn a_huge_token_is_refused() {
+    let message = failure("huge-token", FailureKind::BadOutput, "the limit is 16384").await;
+    assert!(!message.contains("aaaa"), "{message}");
+}
+
+#[tokio::test]
+async fn an_empty_token_is_refused() {
+    failure("empty-token", FailureKind::BadOutput, "the token is empty").await;
+}
+
+#[tokio::test]
+async fn log_and_output_spam_is_capped_and_harmless() {
+    let source = hostile("log-spam", &[]);
+    let spec_timeout = Duration::from_secs(20);
+    let started = Instant::now();
+    let token = tokio::time::timeout(spec_timeout, source.resolve()).await;
+    // Either the spam finishes (and the call succeeds) or the deadline stops it; the
+    // host neither buffers it all nor hangs.
+    match token.expect("bounded by the plugin deadline") {
+        Ok(token) => assert_eq!(token.expose(), "spammed"),
+        Err(e) => assert_eq!(e.kind(), FailureKind::Timeout, "{e}"),
+    }
+    assert!(started.elapsed() < TIMEOUT + SLACK, "{:?}", started.elapsed());
+    assert_eq!(source.refresh(RefreshReason::Forced).await.unwrap().expose(), "ok-token");
+}
+
+#[tokio::test]
+async fn plugin_stdout_does_not_reach_the_caller() {
+    assert_eq!(misbehave("print-secret", &[("token", "s3cret")]).await.unwrap().expose(), "printed");
+}
+
+#[tokio::test]
+async fn many_crashes_in_a_row_leave_the_host_serving() {
+    let source = hostile("panic", &[]);
+    for _ in 0..20 {
+        let err = source.resolve().await.unwrap_err();
+        assert_eq!(err.kind(), FailureKind::Crashed, "{err}");
+    }
+    assert_eq!(source.refresh(RefreshReason::Forced).await.unwrap().expose(), "ok-token");
+}

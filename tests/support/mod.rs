@@ -1,0 +1,53 @@
+//! Shared by the end-to-end tests: building the real plugins once, and small helpers.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The path of a built plugin (`name` as its crate name, e.g. "static-token"). Builds
+/// the plugin workspace once per test binary; cargo makes concurrent builds wait.
+pub fn plugin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = BUILT.get_or_init(build_plugins).as_ref().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
+    assert!(path.exists(), "no plugin {}", path.display());
+    path
+}
+
+fn build_plugins() -> Result<PathBuf, String> {
+    let plugins = root().join("plugins");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .arg(plugins.join("Cargo.toml"))
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .map_err(|e| format!("cannot run cargo to build the plugins: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building the plugins failed (run scripts/build-plugins; is the wasm32-wasip2 \
+             target installed?):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(plugins.join("target/wasm32-wasip2/release"))
+}
+
+/// Writes `text` as a config file in `dir` and returns its path.
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A TOML string literal for `path`.
+pub fn toml_path(path: &Path) -> String {
+    toml::Value::String(path.display().to_string()).to_string()
+}
