@@ -90,7 +90,14 @@ fn token_prints_only_the_token() {
 fn token_json_and_refresh() {
     let env = Env::new();
     let config = static_config(&env);
-    let out = env.run(&["token", "corp", "--json", "--refresh", "-c", config.to_str().unwrap()]);
+    let out = env.run(&[
+        "token",
+        "corp",
+        "--json",
+        "--refresh",
+        "-c",
+        config.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(json["token"], "corp-token-1");
@@ -101,7 +108,11 @@ fn token_json_and_refresh() {
 fn config_is_found_through_the_environment() {
     let env = Env::new();
     let config = static_config(&env);
-    let out = env.command(&["token", "corp"]).env("TOKENHOST_CONFIG", &config).output().unwrap();
+    let out = env
+        .command(&["token", "corp"])
+        .env("TOKENHOST_CONFIG", &config)
+        .output()
+        .unwrap();
     assert_eq!(stdout(&out), "corp-token\n", "{}", stderr(&out));
 
     let xdg = env.path().join("xdg-config/tokenhost");
@@ -116,7 +127,11 @@ fn missing_config_is_a_usage_error() {
     let env = Env::new();
     let out = env.run(&["token", "corp"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("no config file: pass --config PATH"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no config file: pass --config PATH"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -139,7 +154,11 @@ fn unknown_provider_lists_the_known_ones() {
     assert!(err.contains("chatty, corp"), "{err}");
     let out = env.run(&["token", "openai", "-c", config.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("provider \"openai\" has no [auth] table"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("provider \"openai\" has no [auth] table"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stdout(&out).is_empty());
 }
 
@@ -166,12 +185,19 @@ fn config_errors_exit_2() {
     let out = env.run(&["token", "p", "-c", config.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("provider \"p\"") && err.contains("unknown field `timeout`"), "{err}");
+    assert!(
+        err.contains("provider \"p\"") && err.contains("unknown field `timeout`"),
+        "{err}"
+    );
 
     let config = env.config("[model_providers.p.auth]\nplugin = \"missing.wasm\"\n");
     let out = env.run(&["token", "p", "-c", config.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("provider \"p\": cannot read plugin"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("provider \"p\": cannot read plugin"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -194,14 +220,22 @@ fn check_reports_every_provider_and_continues() {
     ));
     let out = env.run(&["check", "-c", config.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out).matches("\nok   ").count(), 3, "{}", stdout(&out));
+    assert_eq!(
+        stdout(&out).matches("\nok   ").count(),
+        3,
+        "{}",
+        stdout(&out)
+    );
 
     let out = env.run(&["check", "--resolve", "-c", config.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(text.contains("ok   a-good: plugin"), "{text}");
     assert!(text.contains("token sha256:"), "{text}");
-    assert!(text.contains("FAIL provider \"b-denied\": denied: bad client"), "{text}");
+    assert!(
+        text.contains("FAIL provider \"b-denied\": denied: bad client"),
+        "{text}"
+    );
     assert!(text.contains("ok   c-good"), "{text}");
     assert!(!text.contains("SECRET"), "{text}");
 }
@@ -216,9 +250,15 @@ fn check_lists_load_failures_with_exit_2() {
     let out = env.run(&["check", "-c", config.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let text = stdout(&out);
-    assert!(text.contains("FAIL m: provider \"m\": cannot read plugin"), "{text}");
+    assert!(
+        text.contains("FAIL m: provider \"m\": cannot read plugin"),
+        "{text}"
+    );
     assert!(text.contains("FAIL w: provider \"w\": plugin"), "{text}");
-    assert!(text.contains("does not export tokenhost:plugin/token-source@0.1.0"), "{text}");
+    assert!(
+        text.contains("does not export tokenhost:plugin/token-source@0.1.0"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -234,10 +274,20 @@ fn inspect_describes_a_plugin() {
     assert_eq!(info["size"], bytes.len() as u64);
     assert_eq!(info["contract"], "tokenhost:plugin@0.1.0");
     let imports = info["imports"].as_array().unwrap();
-    assert!(imports.iter().any(|i| i == "tokenhost:plugin/host@0.1.0"), "{imports:?}");
+    assert!(
+        imports.iter().any(|i| i == "tokenhost:plugin/host@0.1.0"),
+        "{imports:?}"
+    );
 
-    let out = env.run(&["inspect", support::plugin("future-contract").to_str().unwrap()]);
-    assert!(stdout(&out).contains("contract: tokenhost:plugin@9.0.0"), "{}", stdout(&out));
+    let out = env.run(&[
+        "inspect",
+        support::plugin("future-contract").to_str().unwrap(),
+    ]);
+    assert!(
+        stdout(&out).contains("contract: tokenhost:plugin@9.0.0"),
+        "{}",
+        stdout(&out)
+    );
     let out = env.run(&["inspect", "/nonexistent.wasm"]);
     assert_eq!(out.status.code(), Some(2));
 }
@@ -249,7 +299,13 @@ fn schema_is_json_schema() {
     assert!(out.status.success());
     let schema: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let text = schema.to_string();
-    for key in ["model_providers", "timeout_ms", "refresh_interval_ms", "memory_limit_mb", "exec-credential"] {
+    for key in [
+        "model_providers",
+        "timeout_ms",
+        "refresh_interval_ms",
+        "memory_limit_mb",
+        "exec-credential",
+    ] {
         assert!(text.contains(key), "{key} missing from the schema");
     }
 }

@@ -16,7 +16,10 @@ fn spec(path: std::path::PathBuf, config: &[(&str, &str)]) -> PluginSpec {
         path,
         timeout: Duration::from_millis(2_000),
         memory_limit_bytes: 64 << 20,
-        config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        config: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
 
@@ -30,14 +33,23 @@ async fn static_token_resolves_and_refreshes_on_one_live_instance() {
     let source = WasmSource::new(
         &runtime,
         "corp".into(),
-        &spec(support::plugin("static-token"), &[("token", "tok"), ("ttl_ms", "60000")]),
+        &spec(
+            support::plugin("static-token"),
+            &[("token", "tok"), ("ttl_ms", "60000")],
+        ),
     )
     .unwrap();
     let token = source.resolve().await.unwrap();
     assert_eq!(token.expose(), "tok");
     let expires = token.expires_at_ms().expect("ttl_ms gives an expiry");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    assert!(expires > now + 50_000 && expires <= now + 60_000, "{expires} vs {now}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        expires > now + 50_000 && expires <= now + 60_000,
+        "{expires} vs {now}"
+    );
     // The counter lives in the instance: the same instance serves every call.
     for n in 1..=3 {
         let token = source.refresh(RefreshReason::Expiring).await.unwrap();
@@ -48,10 +60,19 @@ async fn static_token_resolves_and_refreshes_on_one_live_instance() {
 #[tokio::test]
 async fn missing_config_key_is_invalid_config() {
     let runtime = runtime();
-    let source = WasmSource::new(&runtime, "corp".into(), &spec(support::plugin("static-token"), &[])).unwrap();
+    let source = WasmSource::new(
+        &runtime,
+        "corp".into(),
+        &spec(support::plugin("static-token"), &[]),
+    )
+    .unwrap();
     let err = source.resolve().await.unwrap_err();
     assert_eq!(err.kind(), FailureKind::InvalidConfig);
-    assert!(err.to_string().starts_with("provider \"corp\": invalid configuration:"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("provider \"corp\": invalid configuration:"),
+        "{err}"
+    );
     assert!(err.to_string().contains("token"), "{err}");
 }
 
@@ -63,8 +84,17 @@ async fn guest_errors_keep_their_kind() {
         ("denied", FailureKind::Denied),
         ("unavailable", FailureKind::Unavailable),
     ] {
-        let config = [("mode", "error"), ("kind", kind), ("message", "the IdP said no")];
-        let source = WasmSource::new(&runtime, "corp".into(), &spec(support::plugin("hostile"), &config)).unwrap();
+        let config = [
+            ("mode", "error"),
+            ("kind", kind),
+            ("message", "the IdP said no"),
+        ];
+        let source = WasmSource::new(
+            &runtime,
+            "corp".into(),
+            &spec(support::plugin("hostile"), &config),
+        )
+        .unwrap();
         let err = source.resolve().await.unwrap_err();
         assert_eq!(err.kind(), expected, "{err}");
         assert!(err.to_string().contains("the IdP said no"), "{err}");
@@ -74,8 +104,15 @@ async fn guest_errors_keep_their_kind() {
 #[tokio::test]
 async fn manager_drives_a_plugin_through_a_401() {
     let runtime = runtime();
-    let source = WasmSource::new(&runtime, "corp".into(), &spec(support::plugin("static-token"), &[("token", "tok")])).unwrap();
-    let manager = AuthManager::builder().provider("corp", None, Arc::new(source)).build();
+    let source = WasmSource::new(
+        &runtime,
+        "corp".into(),
+        &spec(support::plugin("static-token"), &[("token", "tok")]),
+    )
+    .unwrap();
+    let manager = AuthManager::builder()
+        .provider("corp", None, Arc::new(source))
+        .build();
     let first = manager.auth("corp").await.unwrap();
     assert_eq!(first.expose(), "tok");
     assert_eq!(manager.auth("corp").await.unwrap().expose(), "tok");
@@ -110,13 +147,22 @@ fn bad_plugin_files_each_have_their_own_error() {
         (garbage, "is not a WebAssembly file"),
         (core, "is a core WebAssembly module, not a component"),
         (truncated, "is not a valid component"),
-        (support::plugin("wrong-world"), "does not export tokenhost:plugin/token-source@0.1.0; it exports: example:other/greeter@1.0.0"),
-        (support::plugin("future-contract"), "is built for tokenhost:plugin/token-source@9.0.0"),
+        (
+            support::plugin("wrong-world"),
+            "does not export tokenhost:plugin/token-source@0.1.0; it exports: example:other/greeter@1.0.0",
+        ),
+        (
+            support::plugin("future-contract"),
+            "is built for tokenhost:plugin/token-source@9.0.0",
+        ),
     ];
     for (path, expected) in cases {
         let message = load_error(&path);
         assert!(message.contains(expected), "{}: {message}", path.display());
-        assert!(message.contains(&path.display().to_string()), "names the file: {message}");
+        assert!(
+            message.contains(&path.display().to_string()),
+            "names the file: {message}"
+        );
     }
 }
 
@@ -125,7 +171,10 @@ fn load_errors_are_typed() {
     let runtime = runtime();
     let err = runtime.load(&support::plugin("wrong-world")).err().unwrap();
     assert!(matches!(err, PluginLoadError::NotATokenSource { .. }));
-    let err = runtime.load(&support::plugin("future-contract")).err().unwrap();
+    let err = runtime
+        .load(&support::plugin("future-contract"))
+        .err()
+        .unwrap();
     assert!(matches!(err, PluginLoadError::ContractVersion { .. }));
 }
 

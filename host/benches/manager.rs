@@ -34,8 +34,12 @@ impl Baseline {
 }
 
 fn warm_manager() -> Arc<AuthManager> {
-    let manager = AuthManager::builder().provider("p", None, Arc::new(Fixed)).build();
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let manager = AuthManager::builder()
+        .provider("p", None, Arc::new(Fixed))
+        .build();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     runtime.block_on(manager.auth("p")).unwrap();
     Arc::new(manager)
 }
@@ -75,7 +79,9 @@ fn cached_auth(c: &mut Criterion) {
     group.bench_function("manager/1_thread", |b| {
         b.iter(|| support::poll_ready(manager.auth("p")).unwrap())
     });
-    group.bench_function("codex_mutex_baseline/1_thread", |b| b.iter(|| support::poll_ready(base.auth())));
+    group.bench_function("codex_mutex_baseline/1_thread", |b| {
+        b.iter(|| support::poll_ready(base.auth()))
+    });
 
     static MANAGER: std::sync::OnceLock<Arc<AuthManager>> = std::sync::OnceLock::new();
     static BASE: std::sync::OnceLock<Arc<Baseline>> = std::sync::OnceLock::new();

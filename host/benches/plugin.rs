@@ -15,7 +15,10 @@ use tokenhost::wasm::{CompiledCache, PluginRuntime, WasmSource};
 use tokenhost::{RefreshReason, TokenSource};
 
 fn token_sources(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let plugin_runtime = PluginRuntime::new(CompiledCache::disabled()).unwrap();
     let spec = PluginSpec {
         path: support::plugin("static-token"),
@@ -38,10 +41,12 @@ fn token_sources(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("token_source");
     group.bench_function("plugin_refresh_warm", |b| {
-        b.to_async(&runtime).iter(|| async { wasm.refresh(RefreshReason::Expiring).await.unwrap() })
+        b.to_async(&runtime)
+            .iter(|| async { wasm.refresh(RefreshReason::Expiring).await.unwrap() })
     });
     group.bench_function("command_spawn_sh_echo", |b| {
-        b.to_async(&runtime).iter(|| async { command.resolve().await.unwrap() })
+        b.to_async(&runtime)
+            .iter(|| async { command.resolve().await.unwrap() })
     });
     group.finish();
 }

@@ -11,7 +11,11 @@ pub fn plugin(name: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../plugins/target/wasm32-wasip2/release")
         .join(format!("{}.wasm", name.replace('-', "_")));
-    assert!(path.exists(), "{} is missing: run scripts/build-plugins first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-plugins first",
+        path.display()
+    );
     path
 }
 
@@ -20,7 +24,10 @@ pub fn plugin(name: &str) -> PathBuf {
 #[inline]
 pub fn poll_ready<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
         Poll::Ready(output) => output,
         Poll::Pending => panic!("expected a future that is ready at once"),
     }

@@ -53,7 +53,11 @@ pub struct SourceError {
 
 impl SourceError {
     /// A failure of `provider`'s source. `message` must not contain a secret.
-    pub fn new(provider: impl Into<Arc<str>>, kind: FailureKind, message: impl Into<String>) -> Self {
+    pub fn new(
+        provider: impl Into<Arc<str>>,
+        kind: FailureKind,
+        message: impl Into<String>,
+    ) -> Self {
         SourceError {
             provider: provider.into(),
             kind,
@@ -79,6 +83,12 @@ impl SourceError {
 
 impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "provider \"{}\": {}: {}", self.provider, self.kind.label(), self.message)
+        write!(
+            f,
+            "provider \"{}\": {}: {}",
+            self.provider,
+            self.kind.label(),
+            self.message
+        )
     }
 }

@@ -169,7 +169,11 @@ mod tests {
     #[test]
     fn debug_and_display_never_show_the_value() {
         let token = Token::new("s3cr3t-value-123", Some(42)).unwrap();
-        for shown in [format!("{token:?}"), format!("{token}"), format!("{token:#?}")] {
+        for shown in [
+            format!("{token:?}"),
+            format!("{token}"),
+            format!("{token:#?}"),
+        ] {
             assert!(!shown.contains("s3cr3t"), "{shown}");
             assert!(shown.contains("sha256:"), "{shown}");
         }
@@ -184,14 +188,45 @@ mod tests {
             ("with space\tand tab", None),
             ("", Some(InvalidToken::Empty)),
             ("  \t", Some(InvalidToken::Empty)),
-            ("a\r\nX-Injected: 1", Some(InvalidToken::NotHeaderValue { byte: b'\r', offset: 1 })),
-            ("a\nb", Some(InvalidToken::NotHeaderValue { byte: b'\n', offset: 1 })),
-            ("nul\0", Some(InvalidToken::NotHeaderValue { byte: 0, offset: 3 })),
-            ("del\x7f", Some(InvalidToken::NotHeaderValue { byte: 0x7f, offset: 3 })),
-            (&long, Some(InvalidToken::TooLong { len: MAX_TOKEN_LEN + 1 })),
+            (
+                "a\r\nX-Injected: 1",
+                Some(InvalidToken::NotHeaderValue {
+                    byte: b'\r',
+                    offset: 1,
+                }),
+            ),
+            (
+                "a\nb",
+                Some(InvalidToken::NotHeaderValue {
+                    byte: b'\n',
+                    offset: 1,
+                }),
+            ),
+            (
+                "nul\0",
+                Some(InvalidToken::NotHeaderValue { byte: 0, offset: 3 }),
+            ),
+            (
+                "del\x7f",
+                Some(InvalidToken::NotHeaderValue {
+                    byte: 0x7f,
+                    offset: 3,
+                }),
+            ),
+            (
+                &long,
+                Some(InvalidToken::TooLong {
+                    len: MAX_TOKEN_LEN + 1,
+                }),
+            ),
         ];
         for (value, expected) in cases {
-            assert_eq!(validate(value).err(), *expected, "value of len {}", value.len());
+            assert_eq!(
+                validate(value).err(),
+                *expected,
+                "value of len {}",
+                value.len()
+            );
         }
         assert!(validate(&"a".repeat(MAX_TOKEN_LEN)).is_ok());
     }

@@ -7,14 +7,20 @@ use std::sync::OnceLock;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The path of a built plugin (`name` as its crate name, e.g. "static-token"). Builds
 /// the plugin workspace once per test binary; cargo makes concurrent builds wait.
 pub fn plugin(name: &str) -> PathBuf {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let dir = BUILT.get_or_init(build_plugins).as_ref().unwrap_or_else(|e| panic!("{e}"));
+    let dir = BUILT
+        .get_or_init(build_plugins)
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{e}"));
     let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
     assert!(path.exists(), "no plugin {}", path.display());
     path
@@ -24,7 +30,13 @@ fn build_plugins() -> Result<PathBuf, String> {
     let plugins = root().join("plugins");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(plugins.join("Cargo.toml"))
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTFLAGS")

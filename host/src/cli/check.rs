@@ -61,7 +61,11 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
     }
     match (config_errors, source_errors) {
         (0, 0) => Ok(()),
-        (0, n) => Err(Failure::source(format!("{n} provider(s) failed to produce a token"))),
-        (n, _) => Err(Failure::usage(format!("{n} provider(s) have configuration errors"))),
+        (0, n) => Err(Failure::source(format!(
+            "{n} provider(s) failed to produce a token"
+        ))),
+        (n, _) => Err(Failure::usage(format!(
+            "{n} provider(s) have configuration errors"
+        ))),
     }
 }

@@ -20,13 +20,21 @@ pub fn run(args: InspectArgs) -> Result<(), Failure> {
     let runtime = PluginRuntime::new(CompiledCache::default_location()).map_err(Failure::usage)?;
     let info = inspect(&runtime, &args.file).map_err(Failure::usage)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&info).map_err(Failure::usage)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&info).map_err(Failure::usage)?
+        );
         return Ok(());
     }
     println!("file:     {}", args.file.display());
     println!("sha256:   {}", info.sha256);
     println!("size:     {} bytes", info.size);
-    println!("contract: {}", info.contract.as_deref().unwrap_or("none (not a tokenhost plugin)"));
+    println!(
+        "contract: {}",
+        info.contract
+            .as_deref()
+            .unwrap_or("none (not a tokenhost plugin)")
+    );
     println!("exports:");
     for name in &info.exports {
         println!("  {name}");

@@ -150,7 +150,10 @@ fn describe_expiry(expires_at_ms: Option<u64>) -> String {
     };
     let when = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| format!("{ms} ms"));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

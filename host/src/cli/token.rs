@@ -30,7 +30,11 @@ pub fn run(args: TokenArgs) -> Result<(), Failure> {
         } else {
             format!("unknown provider \"{}\"", args.provider)
         };
-        let known = if known.is_empty() { "(none)".to_string() } else { known.join(", ") };
+        let known = if known.is_empty() {
+            "(none)".to_string()
+        } else {
+            known.join(", ")
+        };
         return Err(Failure::usage(format!(
             "{hint}; providers with a token source in {}: {known}",
             config.path().display()

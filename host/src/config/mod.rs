@@ -144,7 +144,9 @@ pub(crate) fn non_empty_env(key: &str) -> Option<String> {
 }
 
 pub(crate) fn home_dir() -> PathBuf {
-    non_empty_env("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    non_empty_env("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 fn one_line(message: &str) -> String {
@@ -166,7 +168,10 @@ fn resolve_provider(
     // Codex refuses these combinations with this wording; so do we.
     for (key, set) in [
         ("env_key", provider.env_key.is_some()),
-        ("experimental_bearer_token", provider.experimental_bearer_token.is_some()),
+        (
+            "experimental_bearer_token",
+            provider.experimental_bearer_token.is_some(),
+        ),
         ("requires_openai_auth", provider.requires_openai_auth),
     ] {
         if set {
@@ -174,7 +179,10 @@ fn resolve_provider(
         }
     }
     let auth: RawAuth = auth.try_into().map_err(|e: toml::de::Error| {
-        fail(format!("in [model_providers.{id}.auth]: {}", one_line(e.message())))
+        fail(format!(
+            "in [model_providers.{id}.auth]: {}",
+            one_line(e.message())
+        ))
     })?;
 
     let timeout_ms = auth.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
@@ -182,14 +190,19 @@ fn resolve_provider(
         return Err(fail("timeout_ms must be at least 1".into()));
     }
     let timeout = Duration::from_millis(timeout_ms);
-    let refresh_interval = match auth.refresh_interval_ms.unwrap_or(DEFAULT_REFRESH_INTERVAL_MS) {
+    let refresh_interval = match auth
+        .refresh_interval_ms
+        .unwrap_or(DEFAULT_REFRESH_INTERVAL_MS)
+    {
         0 => None,
         ms => Some(Duration::from_millis(ms)),
     };
 
     let source = match (auth.command, auth.plugin) {
         (Some(_), Some(_)) => {
-            return Err(fail("auth sets both `command` and `plugin`; choose one".into()));
+            return Err(fail(
+                "auth sets both `command` and `plugin`; choose one".into(),
+            ));
         }
         (None, None) => {
             return Err(fail(
@@ -212,7 +225,10 @@ fn resolve_provider(
             SourceSpec::Command(CommandSpec {
                 program,
                 args: auth.args.unwrap_or_default(),
-                cwd: auth.cwd.map(|cwd| base.join(cwd)).unwrap_or_else(|| base.to_path_buf()),
+                cwd: auth
+                    .cwd
+                    .map(|cwd| base.join(cwd))
+                    .unwrap_or_else(|| base.to_path_buf()),
                 timeout,
                 format: match auth.format {
                     None | Some(RawFormat::Text) => OutputFormat::Text,

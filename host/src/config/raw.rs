@@ -62,6 +62,7 @@ pub struct RawAuth {
     #[schemars(range(min = 1))]
     pub memory_limit_mb: Option<u64>,
     /// Plugin source: settings handed to the plugin (`host.config`).
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
     pub config: Option<toml::Table>,
 }
 

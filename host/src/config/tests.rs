@@ -5,7 +5,9 @@ fn parse(text: &str) -> Result<Config, ConfigError> {
 }
 
 fn error(text: &str) -> String {
-    parse(text).expect_err("config should be refused").to_string()
+    parse(text)
+        .expect_err("config should be refused")
+        .to_string()
 }
 
 #[test]
@@ -19,7 +21,9 @@ fn plugin_defaults_and_relative_path() {
     .unwrap();
     let spec = config.provider("corp").unwrap();
     assert_eq!(spec.refresh_interval, Some(Duration::from_millis(300_000)));
-    let SourceSpec::Plugin(plugin) = &spec.source else { panic!("{spec:?}") };
+    let SourceSpec::Plugin(plugin) = &spec.source else {
+        panic!("{spec:?}")
+    };
     assert_eq!(plugin.path, Path::new("/etc/th/plugins/x.wasm"));
     assert_eq!(plugin.timeout, Duration::from_millis(5_000));
     assert_eq!(plugin.memory_limit_bytes, 64 * 1024 * 1024);
@@ -44,7 +48,9 @@ fn plugin_config_values_become_strings() {
     .unwrap();
     let spec = config.provider("corp").unwrap();
     assert_eq!(spec.refresh_interval, None);
-    let SourceSpec::Plugin(plugin) = &spec.source else { panic!() };
+    let SourceSpec::Plugin(plugin) = &spec.source else {
+        panic!()
+    };
     assert_eq!(plugin.path, Path::new("/abs/x.wasm"));
     assert_eq!(plugin.timeout, Duration::from_millis(250));
     assert_eq!(plugin.memory_limit_bytes, 16 << 20);
@@ -63,7 +69,9 @@ fn command_defaults() {
         "#,
     )
     .unwrap();
-    let SourceSpec::Command(command) = &config.provider("cmd").unwrap().source else { panic!() };
+    let SourceSpec::Command(command) = &config.provider("cmd").unwrap().source else {
+        panic!()
+    };
     assert_eq!(command.program, "print-token");
     assert!(command.args.is_empty());
     assert_eq!(command.cwd, Path::new("/etc/th"));
@@ -84,7 +92,9 @@ fn command_with_everything() {
         "#,
     )
     .unwrap();
-    let SourceSpec::Command(command) = &config.provider("cmd").unwrap().source else { panic!() };
+    let SourceSpec::Command(command) = &config.provider("cmd").unwrap().source else {
+        panic!()
+    };
     assert_eq!(command.args, ["--scope", "x"]);
     assert_eq!(command.cwd, Path::new("/etc/th/work"));
     assert_eq!(command.format, OutputFormat::ExecCredential);
@@ -123,21 +133,51 @@ fn bad_inputs_name_the_provider_and_the_cause() {
             "[model_providers.p.auth]\nplugin = \"a.wasm\"\ncommand = \"x\"",
             "provider \"p\": auth sets both `command` and `plugin`",
         ),
-        ("[model_providers.p.auth]\ntimeout_ms = 5", "provider \"p\": auth needs a token source"),
+        (
+            "[model_providers.p.auth]\ntimeout_ms = 5",
+            "provider \"p\": auth needs a token source",
+        ),
         (
             "[model_providers.p.auth]\nplugin = \"a.wasm\"\ntimeout_ms = 0",
             "provider \"p\": timeout_ms must be at least 1",
         ),
-        ("[model_providers.p.auth]\nplugin = \"a.wasm\"\ntimout_ms = 5", "unknown field `timout_ms`"),
-        ("[model_providers.p.auth]\nplugin = \"a.wasm\"\ntimout_ms = 5", "provider \"p\""),
+        (
+            "[model_providers.p.auth]\nplugin = \"a.wasm\"\ntimout_ms = 5",
+            "unknown field `timout_ms`",
+        ),
+        (
+            "[model_providers.p.auth]\nplugin = \"a.wasm\"\ntimout_ms = 5",
+            "provider \"p\"",
+        ),
         ("[model_providers.p.auth]\nplugin = 5", "provider \"p\""),
-        ("[model_providers.p.auth]\nplugin = \"a.wasm\"\nargs = []", "`args` applies only to command"),
-        ("[model_providers.p.auth]\ncommand = \"x\"\nmemory_limit_mb = 5", "`memory_limit_mb` applies only to plugin"),
-        ("[model_providers.p.auth]\ncommand = \"x\"\nconfig = {}", "`config` applies only to plugin"),
-        ("[model_providers.p.auth]\ncommand = \"\"", "`command` is empty"),
-        ("[model_providers.p.auth]\ncommand = \"x\"\nformat = \"yaml\"", "provider \"p\""),
-        ("[model_providers.p.auth]\nplugin = \"a.wasm\"\nmemory_limit_mb = 0", "memory_limit_mb must be between 1"),
-        ("[model_providers.p.auth]\nplugin = \"a.wasm\"\nmemory_limit_mb = 99999", "memory_limit_mb must be between 1"),
+        (
+            "[model_providers.p.auth]\nplugin = \"a.wasm\"\nargs = []",
+            "`args` applies only to command",
+        ),
+        (
+            "[model_providers.p.auth]\ncommand = \"x\"\nmemory_limit_mb = 5",
+            "`memory_limit_mb` applies only to plugin",
+        ),
+        (
+            "[model_providers.p.auth]\ncommand = \"x\"\nconfig = {}",
+            "`config` applies only to plugin",
+        ),
+        (
+            "[model_providers.p.auth]\ncommand = \"\"",
+            "`command` is empty",
+        ),
+        (
+            "[model_providers.p.auth]\ncommand = \"x\"\nformat = \"yaml\"",
+            "provider \"p\"",
+        ),
+        (
+            "[model_providers.p.auth]\nplugin = \"a.wasm\"\nmemory_limit_mb = 0",
+            "memory_limit_mb must be between 1",
+        ),
+        (
+            "[model_providers.p.auth]\nplugin = \"a.wasm\"\nmemory_limit_mb = 99999",
+            "memory_limit_mb must be between 1",
+        ),
         (
             "[model_providers.p]\nenv_key = \"K\"\n[model_providers.p.auth]\ncommand = \"x\"",
             "provider auth cannot be combined with env_key",
@@ -150,12 +190,21 @@ fn bad_inputs_name_the_provider_and_the_cause() {
             "[model_providers.p]\nrequires_openai_auth = true\n[model_providers.p.auth]\ncommand = \"x\"",
             "provider auth cannot be combined with requires_openai_auth",
         ),
-        ("model_providers = 3", "config file /etc/th/config.toml is not valid"),
-        ("[model_providers.p.auth", "config file /etc/th/config.toml is not valid"),
+        (
+            "model_providers = 3",
+            "config file /etc/th/config.toml is not valid",
+        ),
+        (
+            "[model_providers.p.auth",
+            "config file /etc/th/config.toml is not valid",
+        ),
     ];
     for (text, expected) in cases {
         let message = error(text);
-        assert!(message.contains(expected), "for {text:?}\n got: {message}\nwant: {expected}");
+        assert!(
+            message.contains(expected),
+            "for {text:?}\n got: {message}\nwant: {expected}"
+        );
         assert!(!message.contains('\n'), "one line: {message}");
     }
 }
@@ -164,5 +213,8 @@ fn bad_inputs_name_the_provider_and_the_cause() {
 fn missing_file_is_a_read_error() {
     let err = Config::load(Path::new("/nonexistent/tokenhost.toml")).unwrap_err();
     assert!(matches!(err, ConfigError::Read { .. }));
-    assert!(err.to_string().contains("/nonexistent/tokenhost.toml"), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/tokenhost.toml"),
+        "{err}"
+    );
 }

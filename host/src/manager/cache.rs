@@ -60,7 +60,9 @@ impl TokenCache {
 
     /// Marks the entry rejected if it still holds `token`'s value. Returns whether it did.
     pub fn reject(&self, token: &Token) -> bool {
-        let Some(entry) = self.entry() else { return false };
+        let Some(entry) = self.entry() else {
+            return false;
+        };
         if entry.rejected || !entry.token.same_value(token) {
             return false;
         }

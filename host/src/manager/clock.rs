@@ -57,7 +57,8 @@ impl ManualClock {
 
     /// Moves both readings forward by `by`.
     pub fn advance(&self, by: Duration) {
-        self.elapsed_ms.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
+        self.elapsed_ms
+            .fetch_add(by.as_millis() as u64, Ordering::SeqCst);
     }
 }
 

@@ -34,7 +34,9 @@ pub fn jwt_expiry_ms(token: &str) -> Option<u64> {
     let json = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&json).ok()?;
     let exp = claims.get("exp")?;
-    let seconds = exp.as_u64().or_else(|| exp.as_f64().filter(|s| *s >= 0.0).map(|s| s as u64))?;
+    let seconds = exp
+        .as_u64()
+        .or_else(|| exp.as_f64().filter(|s| *s >= 0.0).map(|s| s as u64))?;
     seconds.checked_mul(1000)
 }
 
@@ -43,7 +45,10 @@ mod tests {
     use super::*;
 
     fn jwt(payload: &str) -> String {
-        format!("eyJhbGciOiJub25lIn0.{}.sig", URL_SAFE_NO_PAD.encode(payload))
+        format!(
+            "eyJhbGciOiJub25lIn0.{}.sig",
+            URL_SAFE_NO_PAD.encode(payload)
+        )
     }
 
     #[test]
@@ -72,7 +77,10 @@ mod tests {
     fn jwt_table() {
         let cases: &[(String, Option<u64>)] = &[
             (jwt(r#"{"exp":1700000000}"#), Some(1_700_000_000_000)),
-            (jwt(r#"{"exp":1700000000.5,"sub":"x"}"#), Some(1_700_000_000_000)),
+            (
+                jwt(r#"{"exp":1700000000.5,"sub":"x"}"#),
+                Some(1_700_000_000_000),
+            ),
             (jwt(r#"{"sub":"x"}"#), None),
             (jwt(r#"{"exp":"soon"}"#), None),
             (jwt(r#"{"exp":-5}"#), None),

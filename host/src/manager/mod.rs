@@ -195,7 +195,8 @@ impl AuthManager {
     /// Reports that a server rejected `rejected` (HTTP 401) and returns the token to
     /// retry with. Prefer [`UnauthorizedRecovery`], which allows one recovery per request.
     pub async fn unauthorized(&self, provider: &str, rejected: &Token) -> Result<Token, AuthError> {
-        self.unauthorized_by(provider, |entry| entry.same_value(rejected)).await
+        self.unauthorized_by(provider, |entry| entry.same_value(rejected))
+            .await
     }
 
     /// Like [`unauthorized`](Self::unauthorized), naming the rejected token by its
@@ -205,7 +206,8 @@ impl AuthManager {
         provider: &str,
         rejected: Fingerprint,
     ) -> Result<Token, AuthError> {
-        self.unauthorized_by(provider, |entry| entry.fingerprint() == rejected).await
+        self.unauthorized_by(provider, |entry| entry.fingerprint() == rejected)
+            .await
     }
 
     /// Starts one request's 401 recovery for `provider`.
@@ -229,13 +231,15 @@ impl AuthManager {
     }
 
     fn slot(&self, provider: &str) -> Result<&Arc<Provider>, AuthError> {
-        self.providers.get(provider).ok_or_else(|| AuthError::UnknownProvider {
-            provider: provider.to_string(),
-            known: match self.provider_ids() {
-                ids if ids.is_empty() => "(none)".to_string(),
-                ids => ids.join(", "),
-            },
-        })
+        self.providers
+            .get(provider)
+            .ok_or_else(|| AuthError::UnknownProvider {
+                provider: provider.to_string(),
+                known: match self.provider_ids() {
+                    ids if ids.is_empty() => "(none)".to_string(),
+                    ids => ids.join(", "),
+                },
+            })
     }
 
     async fn unauthorized_by(
@@ -255,17 +259,22 @@ impl AuthManager {
                 return Ok(entry.token.clone());
             }
         }
-        if slot.calls.load(Ordering::Acquire) != seen {
-            if let Some(error) = &outcome.error {
-                return Err(error.clone().into());
-            }
+        if slot.calls.load(Ordering::Acquire) != seen
+            && let Some(error) = &outcome.error
+        {
+            return Err(error.clone().into());
         }
-        self.call_source(slot, outcome, RefreshReason::Unauthorized, now).await
+        self.call_source(slot, outcome, RefreshReason::Unauthorized, now)
+            .await
     }
 
     /// The slow path: waits for the flight gate, then uses a token another caller just
     /// obtained, or that caller's error, or calls the source itself.
-    async fn obtain(&self, slot: &Provider, forced: Option<RefreshReason>) -> Result<Token, AuthError> {
+    async fn obtain(
+        &self,
+        slot: &Provider,
+        forced: Option<RefreshReason>,
+    ) -> Result<Token, AuthError> {
         let seen = slot.calls.load(Ordering::Acquire);
         let outcome = slot.flight.lock().await;
         let now = self.clock.now();
@@ -274,13 +283,11 @@ impl AuthManager {
             if let Some(token) = slot.cache.fresh(now) {
                 return Ok(token);
             }
-            if finished_while_waiting {
-                if let Some(error) = &outcome.error {
-                    return match slot.cache.entry() {
-                        Some(entry) if entry.is_valid(now) => Ok(entry.token.clone()),
-                        _ => Err(error.clone().into()),
-                    };
-                }
+            if finished_while_waiting && let Some(error) = &outcome.error {
+                return match slot.cache.entry() {
+                    Some(entry) if entry.is_valid(now) => Ok(entry.token.clone()),
+                    _ => Err(error.clone().into()),
+                };
             }
         }
         let reason = match (forced, slot.cache.entry()) {

@@ -11,24 +11,36 @@ use super::*;
 
 const START_MS: u64 = 1_700_000_000_000;
 
+/// One scripted answer: a token value and expiry, or a failure.
+type Answer = Result<(String, Option<u64>), FailureKind>;
+
 /// A source that answers from a script and counts calls.
 #[derive(Default)]
 struct Scripted {
-    answers: Mutex<VecDeque<Result<(String, Option<u64>), FailureKind>>>,
+    answers: Mutex<VecDeque<Answer>>,
     calls: Mutex<Vec<&'static str>>,
     delay: Option<Duration>,
     counter: AtomicUsize,
 }
 
 impl Scripted {
-    fn new(answers: impl IntoIterator<Item = Result<(&'static str, Option<u64>), FailureKind>>) -> Arc<Self> {
+    fn new(
+        answers: impl IntoIterator<Item = Result<(&'static str, Option<u64>), FailureKind>>,
+    ) -> Arc<Self> {
         Arc::new(Scripted {
-            answers: Mutex::new(answers.into_iter().map(|a| a.map(|(v, e)| (v.to_string(), e))).collect()),
+            answers: Mutex::new(
+                answers
+                    .into_iter()
+                    .map(|a| a.map(|(v, e)| (v.to_string(), e)))
+                    .collect(),
+            ),
             ..Default::default()
         })
     }
 
-    fn slow(answers: impl IntoIterator<Item = Result<(&'static str, Option<u64>), FailureKind>>) -> Arc<Self> {
+    fn slow(
+        answers: impl IntoIterator<Item = Result<(&'static str, Option<u64>), FailureKind>>,
+    ) -> Arc<Self> {
         let mut s = Arc::into_inner(Self::new(answers)).unwrap();
         s.delay = Some(Duration::from_millis(100));
         Arc::new(s)
@@ -48,7 +60,11 @@ impl Scripted {
         match answer {
             Some(Ok((value, expiry))) => Ok(Token::new(value, expiry).unwrap()),
             Some(Err(kind)) => Err(SourceError::new("p", kind, format!("scripted failure {n}"))),
-            None => Err(SourceError::new("p", FailureKind::Unavailable, "script exhausted")),
+            None => Err(SourceError::new(
+                "p",
+                FailureKind::Unavailable,
+                "script exhausted",
+            )),
         }
     }
 }
@@ -82,7 +98,10 @@ fn ok(value: &'static str) -> Result<(&'static str, Option<u64>), FailureKind> {
     Ok((value, None))
 }
 
-fn ok_until(value: &'static str, expires_in: Duration) -> Result<(&'static str, Option<u64>), FailureKind> {
+fn ok_until(
+    value: &'static str,
+    expires_in: Duration,
+) -> Result<(&'static str, Option<u64>), FailureKind> {
     Ok((value, Some(START_MS + expires_in.as_millis() as u64)))
 }
 
@@ -129,9 +148,17 @@ async fn refreshes_within_the_margin_before_expiry() {
     let (manager, clock) = manager(source.clone(), None);
     manager.auth("p").await.unwrap();
     clock.advance(909 * SECOND);
-    assert_eq!(manager.auth("p").await.unwrap().expose(), "a", "before margin and jitter");
+    assert_eq!(
+        manager.auth("p").await.unwrap().expose(),
+        "a",
+        "before margin and jitter"
+    );
     clock.advance(31 * SECOND);
-    assert_eq!(manager.auth("p").await.unwrap().expose(), "b", "inside the margin");
+    assert_eq!(
+        manager.auth("p").await.unwrap().expose(),
+        "b",
+        "inside the margin"
+    );
 }
 
 #[tokio::test]
@@ -149,8 +176,10 @@ async fn short_lived_tokens_use_ten_percent_margin() {
 async fn jwt_exp_is_used_when_the_source_gives_no_expiry() {
     use base64::Engine as _;
     let exp = (START_MS / 1000) + 100;
-    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"exp":{exp}}}"#));
-    let jwt: &'static str = Box::leak(format!("eyJhbGciOiJub25lIn0.{payload}.c2ln").into_boxed_str());
+    let payload =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"exp":{exp}}}"#));
+    let jwt: &'static str =
+        Box::leak(format!("eyJhbGciOiJub25lIn0.{payload}.c2ln").into_boxed_str());
     let source = Scripted::new([ok(jwt), ok("b")]);
     let (manager, clock) = manager(source.clone(), None);
     let token = manager.auth("p").await.unwrap();
@@ -204,7 +233,11 @@ async fn concurrent_misses_share_a_failure_too() {
     for task in tasks {
         let err = task.await.unwrap().unwrap_err();
         assert_eq!(err.kind(), FailureKind::Denied);
-        assert!(err.to_string().starts_with("provider \"p\": denied: scripted failure 0"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("provider \"p\": denied: scripted failure 0"),
+            "{err}"
+        );
     }
     assert_eq!(source.calls(), ["resolve"]);
     // The next caller tries again.
@@ -220,7 +253,12 @@ async fn concurrent_401s_for_one_token_cause_one_refresh() {
     let tasks: Vec<_> = (0..100)
         .map(|_| {
             let (manager, a) = (manager.clone(), a.clone());
-            tokio::spawn(async move { manager.unauthorized("p", &a).await.map(|t| t.expose().to_string()) })
+            tokio::spawn(async move {
+                manager
+                    .unauthorized("p", &a)
+                    .await
+                    .map(|t| t.expose().to_string())
+            })
         })
         .collect();
     for task in tasks {
@@ -245,7 +283,10 @@ async fn a_401_by_fingerprint_works_like_by_token() {
     let source = Scripted::new([ok("a"), ok("b")]);
     let (manager, _) = manager(source.clone(), None);
     let a = manager.auth("p").await.unwrap();
-    let b = manager.unauthorized_fingerprint("p", a.fingerprint()).await.unwrap();
+    let b = manager
+        .unauthorized_fingerprint("p", a.fingerprint())
+        .await
+        .unwrap();
     assert_eq!(b.expose(), "b");
 }
 
@@ -265,12 +306,23 @@ async fn one_recovery_per_request() {
 
 #[tokio::test]
 async fn a_failed_refresh_keeps_a_valid_token_in_service() {
-    let source = Scripted::new([ok_until("a", 1000 * SECOND), Err(FailureKind::Unavailable), Err(FailureKind::Unavailable)]);
+    let source = Scripted::new([
+        ok_until("a", 1000 * SECOND),
+        Err(FailureKind::Unavailable),
+        Err(FailureKind::Unavailable),
+    ]);
     let (manager, clock) = manager(source.clone(), None);
     manager.auth("p").await.unwrap();
     clock.advance(950 * SECOND);
-    assert_eq!(manager.auth("p").await.unwrap().expose(), "a", "kept after a failed refresh");
-    assert_eq!(manager.status("p").unwrap().last_error.unwrap().kind(), FailureKind::Unavailable);
+    assert_eq!(
+        manager.auth("p").await.unwrap().expose(),
+        "a",
+        "kept after a failed refresh"
+    );
+    assert_eq!(
+        manager.status("p").unwrap().last_error.unwrap().kind(),
+        FailureKind::Unavailable
+    );
     // Within the retry pause the source is not asked again.
     assert_eq!(manager.auth("p").await.unwrap().expose(), "a");
     assert_eq!(source.calls().len(), 2);
@@ -291,14 +343,20 @@ async fn a_failed_401_refresh_does_not_serve_the_rejected_token() {
     let err = manager.unauthorized("p", &a).await.unwrap_err();
     assert_eq!(err.kind(), FailureKind::Denied);
     assert_eq!(manager.auth("p").await.unwrap().expose(), "b");
-    assert_eq!(source.calls(), ["resolve", "refresh:unauthorized", "refresh:unauthorized"]);
+    assert_eq!(
+        source.calls(),
+        ["resolve", "refresh:unauthorized", "refresh:unauthorized"]
+    );
 }
 
 #[tokio::test]
 async fn unknown_provider_lists_the_known_ones() {
     let (manager, _) = manager(Scripted::new([]), None);
     let err = manager.auth("nope").await.unwrap_err();
-    assert_eq!(err.to_string(), "unknown provider \"nope\"; known providers: p");
+    assert_eq!(
+        err.to_string(),
+        "unknown provider \"nope\"; known providers: p"
+    );
 }
 
 #[test]
@@ -322,7 +380,10 @@ fn tokens_never_reach_logs_errors_or_debug() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut shown = String::new();
     runtime.block_on(async {
         let source = Scripted::new([
@@ -343,7 +404,10 @@ fn tokens_never_reach_logs_errors_or_debug() {
         shown += &format!("{err:?} {err} {:?}", manager.status("p").unwrap());
     });
     let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("refresh failed"), "the logs were captured: {logs}");
+    assert!(
+        logs.contains("refresh failed"),
+        "the logs were captured: {logs}"
+    );
     for text in [&logs, &shown] {
         assert!(!text.contains("SECRET"), "{text}");
     }

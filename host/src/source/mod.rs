@@ -85,9 +85,10 @@ impl SourceFactory {
     /// The source for one provider.
     pub fn build(&self, spec: &ProviderSpec) -> Result<Arc<dyn TokenSource>, BuildError> {
         Ok(match &spec.source {
-            SourceSpec::Command(command) => {
-                Arc::new(command::CommandSource::new(spec.id.clone(), command.clone()))
-            }
+            SourceSpec::Command(command) => Arc::new(command::CommandSource::new(
+                spec.id.clone(),
+                command.clone(),
+            )),
             SourceSpec::Plugin(plugin) => {
                 let source = crate::wasm::WasmSource::new(self.runtime()?, spec.id.clone(), plugin)
                     .map_err(|source| BuildError::Plugin {

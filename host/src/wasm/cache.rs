@@ -67,7 +67,10 @@ impl CompiledCache {
         match prepare_private_dir(&dir) {
             Ok(()) => CompiledCache { dir: Some(dir) },
             Err(reason) => {
-                tracing::warn!("compiled-plugin cache disabled: {}: {reason}", dir.display());
+                tracing::warn!(
+                    "compiled-plugin cache disabled: {}: {reason}",
+                    dir.display()
+                );
                 CompiledCache { dir: None }
             }
         }
@@ -124,7 +127,10 @@ impl CompiledCache {
             .map(|rest| rest.split_at(32))
             .filter(|(sum, artifact)| Sha256::digest(artifact).as_slice() == *sum);
         let Some((_, artifact)) = checked else {
-            tracing::warn!("ignoring corrupt compiled-plugin cache entry {}", path.display());
+            tracing::warn!(
+                "ignoring corrupt compiled-plugin cache entry {}",
+                path.display()
+            );
             return None;
         };
         // SAFETY: see the module comment. The directory is private to this user, the
@@ -172,7 +178,10 @@ fn prepare_private_dir(dir: &Path) -> Result<(), String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let uid = unsafe { libc::geteuid() };
     if meta.uid() != uid {
-        return Err(format!("owned by uid {}, not this user ({uid})", meta.uid()));
+        return Err(format!(
+            "owned by uid {}, not this user ({uid})",
+            meta.uid()
+        ));
     }
     if meta.permissions().mode() & 0o022 != 0 {
         return Err(format!(

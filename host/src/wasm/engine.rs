@@ -166,7 +166,11 @@ impl PluginRuntime {
             path: path.to_path_buf(),
             message: error_chain(&e),
         })?;
-        Ok(LoadedPlugin { pre, sha256, origin })
+        Ok(LoadedPlugin {
+            pre,
+            sha256,
+            origin,
+        })
     }
 
     /// Checks the header and compiles `bytes` (read from `path`) through the cache.
@@ -177,13 +181,12 @@ impl PluginRuntime {
     ) -> Result<(Component, [u8; 32], Origin), PluginLoadError> {
         check_header(path, bytes)?;
         let sha256: [u8; 32] = Sha256::digest(bytes).into();
-        let (component, origin) = self
-            .cache
-            .load(&self.engine, bytes, &sha256)
-            .map_err(|e| PluginLoadError::Invalid {
+        let (component, origin) = self.cache.load(&self.engine, bytes, &sha256).map_err(|e| {
+            PluginLoadError::Invalid {
                 path: path.to_path_buf(),
                 message: error_chain(&e),
-            })?;
+            }
+        })?;
         Ok((component, sha256, origin))
     }
 }
@@ -212,7 +215,11 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<(), PluginLoadError> {
     Ok(())
 }
 
-fn check_exports(engine: &Engine, component: &Component, path: &Path) -> Result<(), PluginLoadError> {
+fn check_exports(
+    engine: &Engine,
+    component: &Component,
+    path: &Path,
+) -> Result<(), PluginLoadError> {
     let exports: Vec<String> = component
         .component_type()
         .exports(engine)
@@ -220,8 +227,13 @@ fn check_exports(engine: &Engine, component: &Component, path: &Path) -> Result<
         .collect();
     // 0.x versions are compatible within a minor version (semver), so a plugin built
     // against 0.1.1 still speaks 0.1.0's contract.
-    let compatible = TOKEN_SOURCE_EXPORT.rsplit_once('.').map_or(TOKEN_SOURCE_EXPORT, |(p, _)| p);
-    if exports.iter().any(|name| name == TOKEN_SOURCE_EXPORT || name.starts_with(&format!("{compatible}."))) {
+    let compatible = TOKEN_SOURCE_EXPORT
+        .rsplit_once('.')
+        .map_or(TOKEN_SOURCE_EXPORT, |(p, _)| p);
+    if exports
+        .iter()
+        .any(|name| name == TOKEN_SOURCE_EXPORT || name.starts_with(&format!("{compatible}.")))
+    {
         return Ok(());
     }
     let prefix = format!("{CONTRACT_PACKAGE}/token-source@");

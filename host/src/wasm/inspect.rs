@@ -33,8 +33,14 @@ pub fn inspect(runtime: &PluginRuntime, path: &Path) -> Result<PluginInfo, Plugi
     let (component, sha256, _) = runtime.compile(path, &bytes)?;
     let ty = component.component_type();
     let engine = runtime.engine();
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
-    let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.to_string()).collect();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let imports: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
     let contract = exports.iter().find_map(|name| {
         let rest = name.strip_prefix(CONTRACT_PACKAGE)?.strip_prefix('/')?;
         let (_, version) = rest.split_once('@')?;

@@ -109,7 +109,9 @@ impl Inner {
         if self.partial.is_empty() {
             return;
         }
-        let line = String::from_utf8_lossy(&self.partial).trim_end().to_string();
+        let line = String::from_utf8_lossy(&self.partial)
+            .trim_end()
+            .to_string();
         self.partial.clear();
         if line.is_empty() {
             return;

@@ -57,7 +57,11 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// A deny-all sandbox for `provider` with its plugin `config` and memory cap.
-    pub fn new(provider: Arc<str>, config: Arc<[(String, String)]>, memory_limit_bytes: u64) -> Self {
+    pub fn new(
+        provider: Arc<str>,
+        config: Arc<[(String, String)]>,
+        memory_limit_bytes: u64,
+    ) -> Self {
         Sandbox {
             provider,
             config,

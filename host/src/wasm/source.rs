@@ -60,7 +60,11 @@ impl WasmSource {
             "plugin loaded"
         );
         Ok(WasmSource {
-            sandbox: Sandbox::new(provider.clone(), spec.config.clone().into(), spec.memory_limit_bytes),
+            sandbox: Sandbox::new(
+                provider.clone(),
+                spec.config.clone().into(),
+                spec.memory_limit_bytes,
+            ),
             provider,
             plugin,
             timeout: spec.timeout,
@@ -141,7 +145,10 @@ impl WasmSource {
 
     fn accept(&self, token: GuestToken) -> Result<Token, SourceError> {
         Token::new(token.value, token.expires_at_ms).map_err(|invalid| {
-            self.error(FailureKind::BadOutput, format!("the plugin returned an unusable token: {invalid}"))
+            self.error(
+                FailureKind::BadOutput,
+                format!("the plugin returned an unusable token: {invalid}"),
+            )
         })
     }
 
@@ -154,13 +161,24 @@ impl WasmSource {
         self.error(kind, cap(&message))
     }
 
-    fn trap_error(&self, what: &str, error: &wasmtime::Error, last_stderr: Option<String>) -> SourceError {
+    fn trap_error(
+        &self,
+        what: &str,
+        error: &wasmtime::Error,
+        last_stderr: Option<String>,
+    ) -> SourceError {
         let (kind, cause) = match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => return self.timeout_error(),
             Some(Trap::StackOverflow) => (FailureKind::Crashed, "overflowed its stack".to_string()),
             Some(Trap::UnreachableCodeReached) => (
                 FailureKind::Crashed,
                 "crashed (panic, abort or unreachable code)".to_string(),
+            ),
+            // A Rust or C guest keeps its own stack in linear memory: overflowing it
+            // shows up as an out-of-bounds access rather than a wasm stack overflow.
+            Some(Trap::MemoryOutOfBounds) => (
+                FailureKind::Crashed,
+                "accessed memory out of bounds (a stack overflow or memory corruption)".to_string(),
             ),
             Some(trap) => (FailureKind::Crashed, format!("trapped: {trap}")),
             None if error_chain(error).contains("forcing trap when growing memory") => (
@@ -170,7 +188,10 @@ impl WasmSource {
                     self.memory_limit_bytes / (1024 * 1024)
                 ),
             ),
-            None => (FailureKind::Crashed, format!("failed: {}", cap(&error_chain(error)))),
+            None => (
+                FailureKind::Crashed,
+                format!("failed: {}", cap(&error_chain(error))),
+            ),
         };
         let mut message = format!("plugin {cause} during {what}");
         if let Some(line) = last_stderr {
@@ -182,7 +203,10 @@ impl WasmSource {
     fn timeout_error(&self) -> SourceError {
         self.error(
             FailureKind::Timeout,
-            format!("plugin did not answer within {} ms", self.timeout.as_millis()),
+            format!(
+                "plugin did not answer within {} ms",
+                self.timeout.as_millis()
+            ),
         )
     }
 
@@ -223,4 +247,7 @@ fn cap(message: &str) -> String {
     text
 }
 
-const _: () = assert!(EPOCH_TICK.as_millis() <= 50, "deadlines are enforced to one tick");
+const _: () = assert!(
+    EPOCH_TICK.as_millis() <= 50,
+    "deadlines are enforced to one tick"
+);
