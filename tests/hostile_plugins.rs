@@ -40,6 +40,7 @@ fn hostile(mode: &str, extra: &[(&str, &str)]) -> WasmSource {
         timeout: TIMEOUT,
         memory_limit_bytes: 64 << 20,
         config,
+        grants: Default::default(),
     };
     WasmSource::new(&runtime(), format!("evil-{mode}").into(), &spec).unwrap()
 }

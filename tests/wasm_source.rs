@@ -20,6 +20,7 @@ fn spec(path: std::path::PathBuf, config: &[(&str, &str)]) -> PluginSpec {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        grants: Default::default(),
     }
 }
 

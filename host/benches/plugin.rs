@@ -25,6 +25,7 @@ fn token_sources(c: &mut Criterion) {
         timeout: Duration::from_secs(5),
         memory_limit_bytes: 64 << 20,
         config: vec![("token".into(), "tok".into())],
+        grants: Default::default(),
     };
     let wasm = WasmSource::new(&plugin_runtime, "bench".into(), &spec).unwrap();
     runtime.block_on(wasm.resolve()).unwrap();

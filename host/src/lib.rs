@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod error;
+pub mod grants;
 pub mod manager;
 pub mod source;
 pub mod token;

@@ -1,6 +1,8 @@
 //! Shared by the end-to-end tests: building the real plugins once, and small helpers.
 #![allow(dead_code)]
 
+pub mod idp;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 pub use spec::*;
 
+use crate::grants::{self, Grants};
 use raw::{RawAuth, RawConfig, RawFormat, RawProvider};
 
 /// Default per-call deadline.
@@ -214,6 +215,9 @@ fn resolve_provider(
             for (key, set) in [
                 ("memory_limit_mb", auth.memory_limit_mb.is_some()),
                 ("config", auth.config.is_some()),
+                ("allowed_hosts", auth.allowed_hosts.is_some()),
+                ("allowed_env", auth.allowed_env.is_some()),
+                ("allowed_paths", auth.allowed_paths.is_some()),
             ] {
                 if set {
                     return Err(fail(format!("`{key}` applies only to plugin sources")));
@@ -256,11 +260,19 @@ fn resolve_provider(
                     "memory_limit_mb must be between 1 and {MAX_MEMORY_LIMIT_MB}, not {memory_mb}"
                 )));
             }
+            let grants = Grants {
+                hosts: grants::grant_hosts(&auth.allowed_hosts.unwrap_or_default())
+                    .map_err(&fail)?,
+                env: grants::grant_env(&auth.allowed_env.unwrap_or_default()).map_err(&fail)?,
+                paths: grants::grant_paths(&auth.allowed_paths.unwrap_or_default(), base)
+                    .map_err(&fail)?,
+            };
             SourceSpec::Plugin(PluginSpec {
                 path: base.join(plugin),
                 timeout,
                 memory_limit_bytes: memory_mb * 1024 * 1024,
                 config: plugin_config(auth.config.unwrap_or_default()),
+                grants,
             })
         }
     };

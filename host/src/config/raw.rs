@@ -61,6 +61,13 @@ pub struct RawAuth {
     /// Plugin source: the most memory the plugin may use, in MiB. Default 64.
     #[schemars(range(min = 1))]
     pub memory_limit_mb: Option<u64>,
+    /// Plugin source: hosts the plugin may send HTTP requests to (`login.example.com`,
+    /// `*.example.net`, `127.0.0.1:8080`). Default: none.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Plugin source: environment variables the plugin may read. Default: none.
+    pub allowed_env: Option<Vec<String>>,
+    /// Plugin source: directories the plugin may read (read-only). Default: none.
+    pub allowed_paths: Option<Vec<String>>,
     /// Plugin source: settings handed to the plugin (`host.config`).
     #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
     pub config: Option<toml::Table>,

@@ -68,4 +68,6 @@ pub struct PluginSpec {
     pub memory_limit_bytes: u64,
     /// The `auth.config` table as the plugin sees it (see the WIT `host.config`).
     pub config: Vec<(String, String)>,
+    /// Capabilities granted beyond the deny-all sandbox.
+    pub grants: crate::grants::Grants,
 }

@@ -113,6 +113,8 @@ impl PluginRuntime {
         let mut linker = Linker::<PluginState>::new(&engine);
         // All of WASI p2 is linked so that any plugin links; the sandbox grants nothing.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // wasi:http too: requests are checked against each provider's allowed_hosts.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         TokenProvider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));

@@ -3,7 +3,7 @@
 //! One concern per module: [`bindings`] (the only `bindgen!`), [`engine`] (the engine,
 //! epoch ticker and loading), [`cache`] (compiled code on disk), [`sandbox`] (the store
 //! data and its deny-all builder), [`host_impl`] (the WIT `host` interface), [`output`]
-//! (capped stdout/stderr), [`inspect`] (what a plugin imports and exports) and
+//! (capped stdout/stderr), [`http`] (outgoing requests behind the allowlist), [`inspect`] (what a plugin imports and exports) and
 //! [`source`] (the [`WasmSource`] the manager drives). No wasmtime type leaves this
 //! module.
 
@@ -11,6 +11,7 @@ pub mod bindings;
 pub mod cache;
 pub mod engine;
 mod host_impl;
+pub mod http;
 pub mod inspect;
 pub mod output;
 pub mod sandbox;

@@ -13,17 +13,23 @@
 //! - linear memory, tables and instances are capped by [`StoreLimits`]; growing past
 //!   the cap traps instead of failing quietly, so the host can say why.
 //!
-//! Later grants (HTTP hosts, env vars, paths) are added here, one method per capability,
-//! each checked against policy before anything is granted.
+//! What a provider's config grants on top (decided in [`crate::grants`]) is applied here
+//! and nowhere else: its `allowed_env` variables (if set), its `allowed_paths` as
+//! read-only preopens, and wasi:http requests to its `allowed_hosts` (see [`super::http`];
+//! a plugin that imports wasi:http without a grant links, and every request is denied).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::http::{HttpHooks, client_for};
 use super::output::{LogStream, StreamName};
+use crate::config::PluginSpec;
+use crate::grants::{Grants, HostPattern};
 
 /// The most host `log` lines a plugin may write per call; the rest are dropped.
 pub const LOG_LINES_PER_CALL: u32 = 100;
@@ -40,6 +46,8 @@ pub struct PluginState {
     pub(super) limits: StoreLimits,
     pub(super) stdout: LogStream,
     pub(super) stderr: LogStream,
+    pub(super) http_ctx: WasiHttpCtx,
+    pub(super) http: HttpHooks,
     /// When the current call must end (checked by the epoch callback).
     pub(super) deadline: Instant,
     /// Host `log` lines written in the current call.
@@ -53,35 +61,52 @@ pub struct Sandbox {
     provider: Arc<str>,
     config: Arc<[(String, String)]>,
     memory_limit_bytes: usize,
+    grants: Grants,
+    hosts: Arc<[HostPattern]>,
+    client: Option<reqwest::Client>,
 }
 
 impl Sandbox {
-    /// A deny-all sandbox for `provider` with its plugin `config` and memory cap.
-    pub fn new(
-        provider: Arc<str>,
-        config: Arc<[(String, String)]>,
-        memory_limit_bytes: u64,
-    ) -> Self {
-        Sandbox {
+    /// A sandbox for `provider`: deny-all, plus what `spec.grants` grants.
+    pub fn new(provider: Arc<str>, spec: &PluginSpec) -> Result<Self, String> {
+        let hosts: Arc<[HostPattern]> = spec.grants.hosts.clone().into();
+        let client = match hosts.is_empty() {
+            true => None,
+            false => Some(client_for(provider.clone(), hosts.clone())?),
+        };
+        Ok(Sandbox {
             provider,
-            config,
-            memory_limit_bytes: usize::try_from(memory_limit_bytes).unwrap_or(usize::MAX),
-        }
+            config: spec.config.clone().into(),
+            memory_limit_bytes: usize::try_from(spec.memory_limit_bytes).unwrap_or(usize::MAX),
+            grants: spec.grants.clone(),
+            hosts,
+            client,
+        })
     }
 
-    /// Makes the store data for one instance.
-    pub fn build(&self) -> PluginState {
+    /// Makes the store data for one instance. Fails only if a granted directory can no
+    /// longer be opened.
+    pub fn build(&self) -> Result<PluginState, String> {
         let stdout = LogStream::new(self.provider.clone(), StreamName::Stdout);
         let stderr = LogStream::new(self.provider.clone(), StreamName::Stderr);
-        let wasi = WasiCtx::builder()
+        let mut builder = WasiCtx::builder();
+        builder
             .stdin(tokio::io::empty())
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }))
-            .build();
+            .socket_addr_check(|_, _| Box::pin(async { false }));
+        for (name, value) in self.grants.environment() {
+            builder.env(name, value);
+        }
+        for (host_path, guest_path) in &self.grants.paths {
+            builder
+                .preopened_dir(host_path, guest_path, FsPerms::ReadOnly)
+                .map_err(|e| format!("cannot open allowed path {guest_path}: {e}"))?;
+        }
+        let wasi = builder.build();
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.memory_limit_bytes)
             .memories(4)
@@ -90,7 +115,7 @@ impl Sandbox {
             .instances(64)
             .trap_on_grow_failure(true)
             .build();
-        PluginState {
+        Ok(PluginState {
             provider: self.provider.clone(),
             config: self.config.clone(),
             wasi,
@@ -98,10 +123,16 @@ impl Sandbox {
             limits,
             stdout,
             stderr,
+            http_ctx: WasiHttpCtx::new(),
+            http: HttpHooks::new(
+                self.provider.clone(),
+                self.hosts.clone(),
+                self.client.clone(),
+            ),
             deadline: Instant::now(),
             log_lines: 0,
             log_dropped: 0,
-        }
+        })
     }
 }
 
@@ -109,6 +140,7 @@ impl PluginState {
     /// Resets the per-call budgets and sets the deadline before a call.
     pub(super) fn begin_call(&mut self, deadline: Instant) {
         self.deadline = deadline;
+        self.http.deadline = deadline;
         self.log_lines = 0;
         self.log_dropped = 0;
         self.stdout.begin_call();
@@ -134,6 +166,16 @@ impl WasiView for PluginState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http_ctx,
+            table: &mut self.table,
+            hooks: &mut self.http,
         }
     }
 }

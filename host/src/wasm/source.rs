@@ -59,12 +59,13 @@ impl WasmSource {
             origin = ?plugin.origin,
             "plugin loaded"
         );
+        let sandbox =
+            Sandbox::new(provider.clone(), spec).map_err(|message| PluginLoadError::Invalid {
+                path: spec.path.clone(),
+                message,
+            })?;
         Ok(WasmSource {
-            sandbox: Sandbox::new(
-                provider.clone(),
-                spec.config.clone().into(),
-                spec.memory_limit_bytes,
-            ),
+            sandbox,
             provider,
             plugin,
             timeout: spec.timeout,
@@ -79,7 +80,11 @@ impl WasmSource {
     }
 
     async fn instantiate(&self) -> Result<Live, SourceError> {
-        let mut store = Store::new(self.plugin.pre.engine(), self.sandbox.build());
+        let state = self
+            .sandbox
+            .build()
+            .map_err(|message| self.error(FailureKind::InvalidConfig, message))?;
+        let mut store = Store::new(self.plugin.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_callback(|ctx| {
             Ok(if Instant::now() >= ctx.data().deadline {

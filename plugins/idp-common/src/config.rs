@@ -1,0 +1,135 @@
+//! The provider's `auth.config` table as the plugin gets it from `host.config`.
+
+use crate::PluginError;
+use crate::http::DEFAULT_TIMEOUT_MS;
+use crate::url::{self, SchemePolicy, Url};
+
+/// The largest `http_timeout_ms` accepted.
+pub const MAX_TIMEOUT_MS: u64 = 120_000;
+
+/// Key/value configuration. Values are trimmed; an empty value counts as unset.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    entries: Vec<(String, String)>,
+}
+
+impl Config {
+    pub fn new(entries: Vec<(String, String)>) -> Self {
+        Config { entries }
+    }
+
+    /// The trimmed value of `key`, unless missing or empty.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The value of `key`, or an `InvalidConfig` naming it.
+    pub fn required(&self, key: &str) -> Result<&str, PluginError> {
+        self.get(key).ok_or_else(|| {
+            PluginError::InvalidConfig(format!("missing required config key `{key}`"))
+        })
+    }
+
+    /// `key` as a boolean (`true`/`false`; unset is false).
+    pub fn flag(&self, key: &str) -> Result<bool, PluginError> {
+        match self.get(key) {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(_) => Err(PluginError::InvalidConfig(format!(
+                "config key `{key}` must be \"true\" or \"false\""
+            ))),
+        }
+    }
+
+    /// `key` parsed as a URL under `policy`.
+    pub fn url(&self, key: &str, policy: SchemePolicy) -> Result<Url, PluginError> {
+        url::parse(key, self.required(key)?, policy).map_err(PluginError::InvalidConfig)
+    }
+
+    /// `http_timeout_ms`: default 4000, between 1 and [`MAX_TIMEOUT_MS`].
+    pub fn http_timeout_ms(&self) -> Result<u64, PluginError> {
+        match self.get("http_timeout_ms") {
+            None => Ok(DEFAULT_TIMEOUT_MS),
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(ms) if (1..=MAX_TIMEOUT_MS).contains(&ms) => Ok(ms),
+                _ => Err(PluginError::InvalidConfig(format!(
+                    "config key `http_timeout_ms` must be an integer between 1 and {MAX_TIMEOUT_MS} (milliseconds)"
+                ))),
+            },
+        }
+    }
+
+    /// The keys present that are not in `known` (likely typos), sorted.
+    pub fn unknown_keys(&self, known: &[&str]) -> Vec<&str> {
+        let mut keys: Vec<&str> = self
+            .entries
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !known.contains(k))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        Config::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn values_are_trimmed_and_empty_is_unset() {
+        let c = config(&[("a", " x "), ("b", "  ")]);
+        assert_eq!(c.get("a"), Some("x"));
+        assert_eq!(c.get("b"), None);
+        assert_eq!(c.get("c"), None);
+        assert_eq!(
+            c.required("b"),
+            Err(PluginError::InvalidConfig(
+                "missing required config key `b`".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn flags_and_timeouts() {
+        let c = config(&[("t", "TRUE"), ("f", "false"), ("x", "yes")]);
+        assert_eq!(c.flag("t"), Ok(true));
+        assert_eq!(c.flag("f"), Ok(false));
+        assert_eq!(c.flag("missing"), Ok(false));
+        assert!(c.flag("x").is_err());
+        assert_eq!(config(&[]).http_timeout_ms(), Ok(4000));
+        assert_eq!(
+            config(&[("http_timeout_ms", "250")]).http_timeout_ms(),
+            Ok(250)
+        );
+        for bad in ["0", "-1", "1.5", "999999999"] {
+            assert!(
+                config(&[("http_timeout_ms", bad)])
+                    .http_timeout_ms()
+                    .is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn reports_unknown_keys() {
+        let c = config(&[("token_url", "x"), ("scopes", "y"), ("client_id", "z")]);
+        assert_eq!(c.unknown_keys(&["token_url", "client_id"]), vec!["scopes"]);
+    }
+}

@@ -1,0 +1,467 @@
+//! OAuth 2.0 client credentials grant (RFC 6749 §4.4), authenticating with a client
+//! secret (`client_secret_basic` or `client_secret_post`, §2.3.1) or a JWT client
+//! assertion read from a file on every call (RFC 7521/7523: Azure workload identity,
+//! GitHub Actions OIDC, Kubernetes projected tokens).
+
+use super::{Outcome, Prepared, Trigger};
+use crate::config::Config;
+use crate::http::{Method, Request};
+use crate::response::{Endpoint, is_bearer};
+use crate::secret::{self, Secret};
+use crate::url::SchemePolicy;
+use crate::{Issued, Platform, PluginError, form};
+
+/// The name used in log lines.
+pub const PLUGIN: &str = "oauth2";
+
+/// Every config key this flow reads.
+pub const KEYS: &[&str] = &[
+    "token_url",
+    "client_id",
+    "client_secret_env",
+    "client_secret",
+    "allow_secret_in_config",
+    "auth_method",
+    "client_assertion_file",
+    "client_assertion_type",
+    "scope",
+    "audience",
+    "resource",
+    "http_timeout_ms",
+];
+
+/// The default `client_assertion_type` (RFC 7523 §2.2).
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Builds the token request from `config` (reading the secret or assertion).
+pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, PluginError> {
+    let url = config.url("token_url", SchemePolicy::HttpsOrLoopback)?;
+    let client_id = config.required("client_id")?;
+    let timeout_ms = config.http_timeout_ms()?;
+    let assertion_file = config.get("client_assertion_file");
+    let has_secret = secret::has_client_secret(config);
+    let auth_method = config.get("auth_method");
+
+    let mut form: Vec<(&str, String)> = vec![("grant_type", "client_credentials".to_string())];
+    let mut headers = super::base_headers(true);
+    let mut secrets: Vec<Secret> = Vec::new();
+
+    let summary = match (has_secret, assertion_file) {
+        (true, Some(_)) => {
+            return Err(PluginError::InvalidConfig(
+                "set either a client secret (`client_secret_env`) or `client_assertion_file`, not both".to_string(),
+            ));
+        }
+        (false, None) => {
+            return Err(PluginError::InvalidConfig(
+                "no client credential: set `client_secret_env` (an environment variable listed in `allowed_env`) \
+                 or `client_assertion_file` (a file listed in `allowed_paths`)"
+                    .to_string(),
+            ));
+        }
+        (false, Some(path)) => {
+            if let Some(method) =
+                auth_method.filter(|m| *m != "private_key_jwt" && *m != "client_secret_jwt")
+            {
+                return Err(PluginError::InvalidConfig(format!(
+                    "config key `auth_method` (`{method}`) applies to client secrets; leave it unset with `client_assertion_file`"
+                )));
+            }
+            let assertion_type = config
+                .get("client_assertion_type")
+                .unwrap_or(JWT_BEARER_ASSERTION);
+            let assertion = secret::from_file(platform, "client_assertion_file", path)?;
+            form.push(("client_id", client_id.to_string()));
+            form.push(("client_assertion_type", assertion_type.to_string()));
+            form.push(("client_assertion", assertion.expose().to_string()));
+            secrets.push(assertion);
+            format!("client credentials, client assertion from `{path}`")
+        }
+        (true, None) => {
+            if config.get("client_assertion_type").is_some() {
+                return Err(PluginError::InvalidConfig(
+                    "config key `client_assertion_type` applies only with `client_assertion_file`"
+                        .to_string(),
+                ));
+            }
+            let method = auth_method.unwrap_or("client_secret_basic");
+            if method != "client_secret_basic" && method != "client_secret_post" {
+                return Err(PluginError::InvalidConfig(format!(
+                    "config key `auth_method` must be `client_secret_basic` or `client_secret_post`, not `{method}`"
+                )));
+            }
+            let Some(client_secret) = secret::client_secret(platform, config)? else {
+                return Err(PluginError::InvalidConfig(
+                    "no client secret configured".to_string(),
+                ));
+            };
+            if method == "client_secret_basic" {
+                headers.push((
+                    "authorization".to_string(),
+                    form::basic_auth(client_id, client_secret.expose()),
+                ));
+            } else {
+                form.push(("client_id", client_id.to_string()));
+                form.push(("client_secret", client_secret.expose().to_string()));
+            }
+            secrets.push(client_secret);
+            format!("client credentials, {method}")
+        }
+    };
+    for key in ["scope", "audience", "resource"] {
+        if let Some(value) = config.get(key) {
+            form.push((key, value.to_string()));
+        }
+    }
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Ok(Prepared {
+        request: Request {
+            method: Method::Post,
+            url,
+            headers,
+            body: form::encode(&pairs).into_bytes(),
+            timeout_ms,
+        },
+        secrets,
+        endpoint: Endpoint::Token,
+        summary,
+    })
+}
+
+/// Performs the grant. `resolve` and `refresh` both call this: the grant has no
+/// refresh token.
+pub fn fetch(
+    platform: &dyn Platform,
+    config: &Config,
+    trigger: Trigger,
+) -> Result<Issued, PluginError> {
+    super::warn_unknown(platform, PLUGIN, config, KEYS);
+    let prepared = match prepare(platform, config) {
+        Ok(p) => p,
+        Err(e) => return super::finish(platform, PLUGIN, trigger, &[], Err(e)),
+    };
+    let result = call(platform, &prepared);
+    super::finish(platform, PLUGIN, trigger, &prepared.secrets, result)
+}
+
+fn call(platform: &dyn Platform, prepared: &Prepared) -> Result<Outcome, PluginError> {
+    let response = super::send(platform, PLUGIN, prepared)?;
+    let parsed = super::parse_json(platform, PLUGIN, prepared, &response)?;
+    if let Some(token_type) = parsed.token_type.as_deref().filter(|t| !is_bearer(t)) {
+        return Err(super::not_bearer(prepared, token_type));
+    }
+    let issued = Issued {
+        value: parsed.access_token.expose().to_string(),
+        expires_at_ms: parsed.expires_at_ms,
+    };
+    let source = format!("token endpoint {}", prepared.request.url.display());
+    Ok(Outcome {
+        issued,
+        expires_in_s: parsed.expires_in_s,
+        source,
+        status: response.status,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::testing::{Fake, config};
+    use crate::http::HttpError;
+
+    const URL: &str = "https://login.example.com/tenant/oauth2/v2.0/token";
+
+    fn basic(extra: &[(&str, &str)]) -> Config {
+        let mut pairs = vec![
+            ("token_url", URL),
+            ("client_id", "my-app"),
+            ("client_secret_env", "APP_SECRET"),
+        ];
+        pairs.extend_from_slice(extra);
+        config(&pairs)
+    }
+
+    #[test]
+    fn client_secret_basic_request() {
+        let fake = Fake::default().env("APP_SECRET", "s3cr:t+/\n").respond(
+            200,
+            r#"{"access_token":"tok","token_type":"bearer","expires_in":"3600"}"#,
+        );
+        let issued = fetch(
+            &fake,
+            &basic(&[("scope", "api://x/.default")]),
+            Trigger::Resolve,
+        )
+        .unwrap();
+        assert_eq!(
+            issued,
+            Issued {
+                value: "tok".into(),
+                expires_at_ms: Some(1_000_000 + 3_600_000)
+            }
+        );
+        let sent = fake.sent.borrow();
+        let req = &sent[0];
+        assert_eq!(req.method, Method::Post);
+        assert_eq!(req.url.authority, "login.example.com");
+        assert_eq!(req.url.path_and_query, "/tenant/oauth2/v2.0/token");
+        assert_eq!(
+            req.header("content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(req.header("accept"), Some("application/json"));
+        assert_eq!(
+            req.header("authorization"),
+            Some(form::basic_auth("my-app", "s3cr:t+/").as_str())
+        );
+        assert_eq!(req.timeout_ms, 4000);
+        assert_eq!(
+            String::from_utf8(req.body.clone()).unwrap(),
+            "grant_type=client_credentials&scope=api%3A%2F%2Fx%2F.default"
+        );
+        let logs = fake.all_logs();
+        assert!(logs.contains("POST https://login.example.com/tenant/oauth2/v2.0/token (client credentials, client_secret_basic)"), "{logs}");
+        assert!(logs.contains("expires in 3600 s"), "{logs}");
+        assert!(!logs.contains("s3cr") && !logs.contains("tok\""), "{logs}");
+    }
+
+    #[test]
+    fn client_secret_post_with_audience_and_resource() {
+        let fake = Fake::default()
+            .env("APP_SECRET", "pw")
+            .respond(200, r#"{"access_token":"t"}"#);
+        let cfg = basic(&[
+            ("auth_method", "client_secret_post"),
+            ("audience", "https://api"),
+            ("resource", "urn:r"),
+            ("http_timeout_ms", "900"),
+        ]);
+        fetch(&fake, &cfg, Trigger::Refresh("forced")).unwrap();
+        let sent = fake.sent.borrow();
+        assert_eq!(sent[0].header("authorization"), None);
+        assert_eq!(sent[0].timeout_ms, 900);
+        assert_eq!(
+            fake.last_body(),
+            "grant_type=client_credentials&client_id=my-app&client_secret=pw&audience=https%3A%2F%2Fapi&resource=urn%3Ar"
+        );
+    }
+
+    #[test]
+    fn client_assertion_is_read_on_every_call() {
+        let cfg = config(&[
+            ("token_url", URL),
+            ("client_id", "app"),
+            ("client_assertion_file", "/var/run/token"),
+        ]);
+        let fake = Fake::default()
+            .file("/var/run/token", "eyJhbGciOi.first.sig\n")
+            .respond(200, r#"{"access_token":"t1"}"#)
+            .respond(200, r#"{"access_token":"t2"}"#);
+        fetch(&fake, &cfg, Trigger::Resolve).unwrap();
+        assert_eq!(
+            fake.last_body(),
+            "grant_type=client_credentials&client_id=app&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=eyJhbGciOi.first.sig"
+        );
+        let mut fake = fake;
+        fake.files
+            .insert("/var/run/token".into(), "eyJhbGciOi.second.sig".into());
+        fetch(&fake, &cfg, Trigger::Refresh("expiring")).unwrap();
+        assert!(
+            fake.last_body()
+                .ends_with("client_assertion=eyJhbGciOi.second.sig")
+        );
+        assert_eq!(fake.sent.borrow()[1].header("authorization"), None);
+    }
+
+    #[test]
+    fn configuration_errors() {
+        let fake = Fake::default();
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("client_id", "a"), ("client_secret_env", "S")],
+                "missing required config key `token_url`",
+            ),
+            (
+                &[("token_url", URL), ("client_secret_env", "S")],
+                "missing required config key `client_id`",
+            ),
+            (
+                &[("token_url", URL), ("client_id", "a")],
+                "no client credential",
+            ),
+            (
+                &[
+                    ("token_url", URL),
+                    ("client_id", "a"),
+                    ("client_secret_env", "S"),
+                    ("client_assertion_file", "/f"),
+                ],
+                "not both",
+            ),
+            (
+                &[
+                    ("token_url", URL),
+                    ("client_id", "a"),
+                    ("client_secret_env", "S"),
+                ],
+                "`S` (config key `client_secret_env`) is not set or not granted",
+            ),
+            (
+                &[
+                    ("token_url", URL),
+                    ("client_id", "a"),
+                    ("client_secret", "lit"),
+                ],
+                "allow_secret_in_config",
+            ),
+            (
+                &[
+                    ("token_url", URL),
+                    ("client_id", "a"),
+                    ("client_secret_env", "S"),
+                    ("auth_method", "tls"),
+                ],
+                "`auth_method` must be",
+            ),
+            (
+                &[
+                    ("token_url", URL),
+                    ("client_id", "a"),
+                    ("client_assertion_file", "/nope"),
+                ],
+                "cannot read `/nope` (config key `client_assertion_file`)",
+            ),
+            (
+                &[
+                    ("token_url", URL),
+                    ("client_id", "a"),
+                    ("client_assertion_file", "/f"),
+                    ("auth_method", "client_secret_basic"),
+                ],
+                "applies to client secrets",
+            ),
+            (
+                &[
+                    ("token_url", "http://login.example.com/t"),
+                    ("client_id", "a"),
+                    ("client_secret_env", "S"),
+                ],
+                "must use https://",
+            ),
+            (
+                &[
+                    ("token_url", URL),
+                    ("client_id", "a"),
+                    ("client_secret_env", "S"),
+                    ("http_timeout_ms", "0"),
+                ],
+                "http_timeout_ms",
+            ),
+        ];
+        for (pairs, expected) in cases {
+            let err = fetch(&fake, &config(pairs), Trigger::Resolve).unwrap_err();
+            assert!(
+                matches!(err, PluginError::InvalidConfig(_)),
+                "{pairs:?}: {err:?}"
+            );
+            assert!(err.message().contains(expected), "{pairs:?}: {err:?}");
+        }
+        assert!(fake.sent.borrow().is_empty());
+        let err = fetch(
+            &fake,
+            &config(&[
+                ("token_url", URL),
+                ("client_id", "a"),
+                ("client_assertion_file", "/nope"),
+            ]),
+            Trigger::Resolve,
+        )
+        .unwrap_err();
+        assert!(err.message().contains("allowed_paths"), "{err:?}");
+    }
+
+    #[test]
+    fn literal_secret_needs_the_opt_in() {
+        let fake = Fake::default().respond(200, r#"{"access_token":"t"}"#);
+        let cfg = config(&[
+            ("token_url", URL),
+            ("client_id", "a"),
+            ("client_secret", "lit"),
+            ("allow_secret_in_config", "true"),
+        ]);
+        fetch(&fake, &cfg, Trigger::Resolve).unwrap();
+        assert_eq!(
+            fake.sent.borrow()[0].header("authorization"),
+            Some(form::basic_auth("a", "lit").as_str())
+        );
+    }
+
+    #[test]
+    fn idp_errors_never_show_the_secret() {
+        let fake = Fake::default().env("APP_SECRET", "hunter2-secret").respond(
+            401,
+            r#"{"error":"invalid_client","error_description":"bad secret hunter2-secret"}"#,
+        );
+        let err = fetch(&fake, &basic(&[]), Trigger::Resolve).unwrap_err();
+        assert_eq!(
+            err,
+            PluginError::Denied(format!(
+                "token endpoint {URL} refused: invalid_client: bad secret [redacted] (HTTP 401)"
+            ))
+        );
+        assert!(!fake.all_logs().contains("hunter2"));
+    }
+
+    #[test]
+    fn transport_and_token_type_errors() {
+        let fake = Fake::default()
+            .env("APP_SECRET", "pw")
+            .fail(HttpError::Denied);
+        let err = fetch(&fake, &basic(&[]), Trigger::Resolve).unwrap_err();
+        assert_eq!(
+            err,
+            PluginError::InvalidConfig(
+                "request to https://login.example.com denied by the host's allowlist (add `login.example.com` to `allowed_hosts`)".into()
+            )
+        );
+        let fake = Fake::default()
+            .env("APP_SECRET", "pw")
+            .fail(HttpError::Timeout("connect".into()));
+        let err = fetch(&fake, &basic(&[]), Trigger::Resolve).unwrap_err();
+        assert!(
+            matches!(&err, PluginError::Unavailable(m) if m.contains("timed out (connect; http_timeout_ms = 4000)")),
+            "{err:?}"
+        );
+        let fake = Fake::default()
+            .env("APP_SECRET", "pw")
+            .respond(200, r#"{"access_token":"t","token_type":"DPoP"}"#);
+        let err = fetch(&fake, &basic(&[]), Trigger::Resolve).unwrap_err();
+        assert!(
+            matches!(&err, PluginError::InvalidConfig(m) if m.contains("type `DPoP`, not Bearer")),
+            "{err:?}"
+        );
+        let fake = Fake::default().env("APP_SECRET", "pw").respond(503, "");
+        let err = fetch(&fake, &basic(&[]), Trigger::Resolve).unwrap_err();
+        assert!(
+            matches!(&err, PluginError::Unavailable(m) if m.contains("HTTP 503")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn warns_on_unknown_keys_and_repeated_tokens() {
+        let fake = Fake::default()
+            .env("APP_SECRET", "pw")
+            .respond(200, r#"{"access_token":"same"}"#)
+            .respond(200, r#"{"access_token":"same"}"#);
+        let cfg = basic(&[("scopes", "x")]);
+        fetch(&fake, &cfg, Trigger::Resolve).unwrap();
+        fetch(&fake, &cfg, Trigger::Refresh("unauthorized")).unwrap();
+        let logs = fake.all_logs();
+        assert!(
+            logs.contains("ignoring unknown config key `scopes`"),
+            "{logs}"
+        );
+        assert!(logs.contains("same token as last time"), "{logs}");
+    }
+}

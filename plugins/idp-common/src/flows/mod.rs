@@ -1,0 +1,321 @@
+//! The three ways to get a token, each over a [`Platform`]:
+//! - [`client_credentials`]: OAuth 2.0 client credentials (RFC 6749 §4.4), with a client
+//!   secret or a client assertion (RFC 7521/7523);
+//! - [`token_exchange`]: OAuth 2.0 token exchange (RFC 8693);
+//! - [`metadata`]: an instance metadata server (GCE, Azure IMDS).
+//!
+//! Each has `KEYS` (its config keys), `prepare` (config to request, no network) and
+//! `fetch` (the whole call). Every error message leaves through [`finish`], which
+//! removes the request's secrets from it.
+
+pub mod client_credentials;
+pub mod metadata;
+pub mod token_exchange;
+
+use std::cell::Cell;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use crate::config::Config;
+use crate::http::{Request, Response};
+use crate::response::{self, Endpoint, TokenResponse};
+use crate::secret::{self, Secret};
+use crate::{Issued, Level, Platform, PluginError};
+
+/// The `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!("tokenhost-plugin/", env!("CARGO_PKG_VERSION"));
+
+/// Why the host asked for a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// `resolve`.
+    Resolve,
+    /// `refresh`, with the reason (`unauthorized`, `expiring`, `forced`).
+    Refresh(&'static str),
+}
+
+impl Trigger {
+    fn describe(self) -> String {
+        match self {
+            Trigger::Resolve => "resolve".to_string(),
+            Trigger::Refresh(reason) => format!("refresh ({reason})"),
+        }
+    }
+}
+
+/// What a successful flow reports.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    pub issued: Issued,
+    /// `expires_in`, for the log.
+    pub expires_in_s: Option<u64>,
+    /// Who issued the token, e.g. `token endpoint https://...`.
+    pub source: String,
+    pub status: u16,
+}
+
+/// A request ready to send, with what is needed to report on it.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub request: Request,
+    /// Secrets in the request, to be removed from any message.
+    pub secrets: Vec<Secret>,
+    pub endpoint: Endpoint,
+    /// How the request authenticates, for the log (never a secret).
+    pub summary: String,
+}
+
+/// Logs a warning for each config key not in `known`.
+pub(crate) fn warn_unknown(platform: &dyn Platform, plugin: &str, config: &Config, known: &[&str]) {
+    for key in config.unknown_keys(known) {
+        platform.log(
+            Level::Warn,
+            &format!(
+                "{plugin}: ignoring unknown config key `{key}` (known keys: {})",
+                known.join(", ")
+            ),
+        );
+    }
+}
+
+/// The headers every request carries.
+pub(crate) fn base_headers(form: bool) -> Vec<(String, String)> {
+    let mut headers = vec![
+        ("accept".to_string(), "application/json".to_string()),
+        ("user-agent".to_string(), USER_AGENT.to_string()),
+    ];
+    if form {
+        headers.push((
+            "content-type".to_string(),
+            "application/x-www-form-urlencoded".to_string(),
+        ));
+    }
+    headers
+}
+
+/// Sends the prepared request and returns the raw 2xx response; a transport failure or
+/// non-2xx status becomes the mapped error.
+pub(crate) fn send(
+    platform: &dyn Platform,
+    plugin: &str,
+    prepared: &Prepared,
+) -> Result<Response, PluginError> {
+    let request = &prepared.request;
+    platform.log(
+        Level::Info,
+        &format!(
+            "{plugin}: {} {} ({})",
+            request.method.as_str(),
+            request.url.display(),
+            prepared.summary
+        ),
+    );
+    let response = platform
+        .send(request)
+        .map_err(|e| e.into_plugin_error(&request.url, request.timeout_ms))?;
+    if !(200..300).contains(&response.status) {
+        return Err(response::map_error_status(
+            prepared.endpoint,
+            &request.url.display(),
+            request.url.path(),
+            &response,
+        ));
+    }
+    Ok(response)
+}
+
+/// Parses a 2xx JSON token response and logs its warnings.
+pub(crate) fn parse_json(
+    platform: &dyn Platform,
+    plugin: &str,
+    prepared: &Prepared,
+    response: &Response,
+) -> Result<TokenResponse, PluginError> {
+    let parsed = response::parse_success(
+        prepared.endpoint,
+        &prepared.request.url.display(),
+        response.status,
+        &response.body,
+        platform.now_ms(),
+    )?;
+    for warning in &parsed.warnings {
+        platform.log(Level::Warn, &format!("{plugin}: {warning}"));
+    }
+    Ok(parsed)
+}
+
+/// `token_type`, cut for a message.
+pub(crate) fn shown_type(token_type: &str) -> String {
+    token_type
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(40)
+        .collect()
+}
+
+/// The error for a token that is not Bearer.
+pub(crate) fn not_bearer(prepared: &Prepared, token_type: &str) -> PluginError {
+    PluginError::InvalidConfig(format!(
+        "{} {} issued a token of type `{}`, not Bearer; tokenhost sends only Bearer tokens",
+        match prepared.endpoint {
+            Endpoint::Token => "token endpoint",
+            Endpoint::Metadata => "metadata server",
+        },
+        prepared.request.url.display(),
+        shown_type(token_type)
+    ))
+}
+
+thread_local! {
+    /// A hash of the last token this instance returned.
+    static LAST_TOKEN: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+fn token_hash(value: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Reports the outcome of a flow: redacts and logs an error, or logs the success (and a
+/// warning when a refresh got the same token back).
+pub(crate) fn finish(
+    platform: &dyn Platform,
+    plugin: &str,
+    trigger: Trigger,
+    secrets: &[Secret],
+    result: Result<Outcome, PluginError>,
+) -> Result<Issued, PluginError> {
+    match result {
+        Err(error) => {
+            let error = error.map_message(|m| secret::redact(&m, secrets));
+            platform.log(
+                Level::Warn,
+                &format!(
+                    "{plugin}: {} failed: {}",
+                    trigger.describe(),
+                    error.message()
+                ),
+            );
+            Err(error)
+        }
+        Ok(Outcome {
+            issued,
+            expires_in_s,
+            source,
+            status,
+        }) => {
+            let expiry = match (expires_in_s, issued.expires_at_ms) {
+                (Some(s), _) => format!("expires in {s} s"),
+                (None, Some(_)) => "expiry given as a time".to_string(),
+                (None, None) => "no expiry given".to_string(),
+            };
+            platform.log(
+                Level::Info,
+                &format!(
+                    "{plugin}: {} got a token from {source} (HTTP {status}, {expiry})",
+                    trigger.describe()
+                ),
+            );
+            let hash = token_hash(&issued.value);
+            let previous = LAST_TOKEN.with(|last| last.replace(Some(hash)));
+            if matches!(trigger, Trigger::Refresh(_)) && previous == Some(hash) {
+                platform.log(
+                    Level::Warn,
+                    &format!(
+                        "{plugin}: the refresh returned the same token as last time ({source} may cache tokens until they near expiry)"
+                    ),
+                );
+            }
+            Ok(issued)
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A fake platform for flow tests.
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use crate::http::{HttpError, Request, Response};
+    use crate::{Level, Platform};
+
+    #[derive(Default)]
+    pub struct Fake {
+        pub env: HashMap<String, String>,
+        pub files: HashMap<String, String>,
+        pub responses: RefCell<Vec<Result<Response, HttpError>>>,
+        pub sent: RefCell<Vec<Request>>,
+        pub logs: RefCell<Vec<(Level, String)>>,
+    }
+
+    impl Fake {
+        pub fn env(mut self, k: &str, v: &str) -> Self {
+            self.env.insert(k.into(), v.into());
+            self
+        }
+        pub fn file(mut self, k: &str, v: &str) -> Self {
+            self.files.insert(k.into(), v.into());
+            self
+        }
+        pub fn respond(self, status: u16, body: &str) -> Self {
+            self.responses.borrow_mut().push(Ok(Response {
+                status,
+                headers: vec![],
+                body: body.as_bytes().to_vec(),
+            }));
+            self
+        }
+        pub fn fail(self, e: HttpError) -> Self {
+            self.responses.borrow_mut().push(Err(e));
+            self
+        }
+        pub fn last_body(&self) -> String {
+            String::from_utf8(self.sent.borrow().last().unwrap().body.clone()).unwrap()
+        }
+        pub fn all_logs(&self) -> String {
+            self.logs
+                .borrow()
+                .iter()
+                .map(|(_, m)| m.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    }
+
+    impl Platform for Fake {
+        fn log(&self, level: Level, message: &str) {
+            self.logs.borrow_mut().push((level, message.to_string()));
+        }
+        fn env_var(&self, name: &str) -> Result<String, std::env::VarError> {
+            self.env
+                .get(name)
+                .cloned()
+                .ok_or(std::env::VarError::NotPresent)
+        }
+        fn read_file(&self, path: &str, _cap: usize) -> std::io::Result<Vec<u8>> {
+            self.files
+                .get(path)
+                .map(|s| s.as_bytes().to_vec())
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+        }
+        fn now_ms(&self) -> u64 {
+            1_000_000
+        }
+        fn send(&self, request: &Request) -> Result<Response, HttpError> {
+            self.sent.borrow_mut().push(request.clone());
+            let mut responses = self.responses.borrow_mut();
+            assert!(!responses.is_empty(), "unexpected request {request:?}");
+            responses.remove(0)
+        }
+    }
+
+    pub fn config(pairs: &[(&str, &str)]) -> crate::config::Config {
+        crate::config::Config::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+}

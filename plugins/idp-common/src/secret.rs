@@ -1,0 +1,153 @@
+//! Secrets: where they come from (env vars, files, config) and keeping them out of
+//! messages.
+
+use crate::config::Config;
+use crate::{MAX_FILE_BYTES, Platform, PluginError};
+
+/// A secret value. `Debug` shows only its length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value itself: only for building requests.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret(<{} bytes>)", self.0.len())
+    }
+}
+
+/// Secrets shorter than this are not searched for in messages (a one-letter "secret"
+/// would blank out every such letter).
+const REDACT_MIN_LEN: usize = 4;
+
+/// `message` with every occurrence of each secret (as is, and form-urlencoded, as it
+/// appears in request bodies) replaced by `[redacted]`.
+pub fn redact(message: &str, secrets: &[Secret]) -> String {
+    let mut out = message.to_string();
+    for secret in secrets {
+        let raw = secret.expose();
+        if raw.len() < REDACT_MIN_LEN {
+            continue;
+        }
+        out = out.replace(raw, "[redacted]");
+        let encoded = crate::form::encode_value(raw);
+        if encoded != raw {
+            out = out.replace(&encoded, "[redacted]");
+        }
+    }
+    out
+}
+
+/// Reads the secret in environment variable `name`, named by config key `key`.
+/// Surrounding whitespace (a trailing newline) is dropped.
+pub fn from_env(platform: &dyn Platform, key: &str, name: &str) -> Result<Secret, PluginError> {
+    match platform.env_var(name) {
+        Ok(value) if value.trim().is_empty() => Err(PluginError::InvalidConfig(format!(
+            "environment variable `{name}` (config key `{key}`) is empty"
+        ))),
+        Ok(value) => Ok(Secret(value.trim().to_string())),
+        Err(std::env::VarError::NotPresent) => Err(PluginError::InvalidConfig(format!(
+            "environment variable `{name}` (config key `{key}`) is not set or not granted to this plugin; \
+             set it and list it in the provider's `allowed_env`"
+        ))),
+        Err(std::env::VarError::NotUnicode(_)) => Err(PluginError::InvalidConfig(format!(
+            "environment variable `{name}` (config key `{key}`) is not valid UTF-8"
+        ))),
+    }
+}
+
+/// Reads a credential file (a JWT) at `path`, named by config key `key`, on every call
+/// (such files are rotated). Surrounding whitespace is dropped.
+pub fn from_file(platform: &dyn Platform, key: &str, path: &str) -> Result<Secret, PluginError> {
+    let bytes = platform.read_file(path, MAX_FILE_BYTES).map_err(|e| {
+        PluginError::InvalidConfig(format!(
+            "cannot read `{path}` (config key `{key}`): {e}; the file must exist and be granted \
+             to this plugin in the provider's `allowed_paths`"
+        ))
+    })?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(PluginError::InvalidConfig(format!(
+            "`{path}` (config key `{key}`) is larger than {} KiB",
+            MAX_FILE_BYTES / 1024
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        PluginError::InvalidConfig(format!("`{path}` (config key `{key}`) is not UTF-8 text"))
+    })?;
+    let value = text.trim();
+    if value.is_empty() {
+        return Err(PluginError::InvalidConfig(format!(
+            "`{path}` (config key `{key}`) is empty"
+        )));
+    }
+    if value.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(PluginError::InvalidConfig(format!(
+            "`{path}` (config key `{key}`) must hold a single token (no spaces or line breaks inside)"
+        )));
+    }
+    Ok(Secret(value.to_string()))
+}
+
+/// Whether the config names a client secret (`client_secret_env` or `client_secret`).
+pub fn has_client_secret(config: &Config) -> bool {
+    config.get("client_secret_env").is_some() || config.get("client_secret").is_some()
+}
+
+/// The client secret: from the env var named by `client_secret_env`, or the literal
+/// `client_secret` when `allow_secret_in_config = "true"`. `None` when neither is set.
+pub fn client_secret(
+    platform: &dyn Platform,
+    config: &Config,
+) -> Result<Option<Secret>, PluginError> {
+    match (config.get("client_secret_env"), config.get("client_secret")) {
+        (Some(_), Some(_)) => Err(PluginError::InvalidConfig(
+            "set only one of `client_secret_env` and `client_secret`".to_string(),
+        )),
+        (Some(name), None) => from_env(platform, "client_secret_env", name).map(Some),
+        (None, Some(literal)) => {
+            if config.flag("allow_secret_in_config")? {
+                Ok(Some(Secret(literal.to_string())))
+            } else {
+                Err(PluginError::InvalidConfig(
+                    "config key `client_secret` puts a secret in the configuration file, which is refused \
+                     unless `allow_secret_in_config = \"true\"` is also set; prefer `client_secret_env` \
+                     naming an environment variable listed in `allowed_env`"
+                        .to_string(),
+                ))
+            }
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_value() {
+        assert_eq!(
+            format!("{:?}", Secret::new("hunter22")),
+            "Secret(<8 bytes>)"
+        );
+    }
+
+    #[test]
+    fn redacts_raw_and_encoded_forms() {
+        let secrets = [Secret::new("s3cr+t/=x"), Secret::new("ab")];
+        let msg = "echo: s3cr+t/=x and client_secret=s3cr%2Bt%2F%3Dx; ab stays";
+        assert_eq!(
+            redact(msg, &secrets),
+            "echo: [redacted] and client_secret=[redacted]; ab stays"
+        );
+    }
+}
