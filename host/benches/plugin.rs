@@ -2,6 +2,8 @@
 //! a warm plugin `refresh` against spawning a one-line shell command, and loading a
 //! plugin from the compiled cache against compiling it.
 
+#[path = "../../tests/support/idp.rs"]
+mod idp;
 mod support;
 
 use std::sync::Arc;
@@ -70,5 +72,64 @@ fn plugin_load(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, token_sources, plugin_load);
+/// A refresh through the `oauth2` plugin against a loopback identity provider, against
+/// the same token request made by `curl` run as a command source.
+fn oauth2_vs_curl(c: &mut Criterion) {
+    let server_runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = server_runtime.block_on(idp::Server::start(|_, _| {
+        idp::Reply::token("bench-token", 3600)
+    }));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let plugin_runtime = PluginRuntime::new(CompiledCache::disabled()).unwrap();
+    let spec = PluginSpec {
+        path: support::plugin("oauth2"),
+        timeout: Duration::from_secs(5),
+        memory_limit_bytes: 64 << 20,
+        config: vec![
+            ("token_url".into(), server.url("/token")),
+            ("client_id".into(), "bench".into()),
+            ("client_secret".into(), "secret".into()),
+            ("allow_secret_in_config".into(), "true".into()),
+        ],
+        grants: tokenhost::grants::Grants {
+            hosts: tokenhost::grants::grant_hosts(&[server.authority()]).unwrap(),
+            ..Default::default()
+        },
+    };
+    let wasm = WasmSource::new(&plugin_runtime, "bench".into(), &spec).unwrap();
+    runtime.block_on(wasm.resolve()).unwrap();
+    let curl = CommandSource::new(
+        Arc::from("bench"),
+        CommandSpec {
+            program: "curl".into(),
+            args: vec![
+                "-sS".into(),
+                "-u".into(),
+                "bench:secret".into(),
+                "-d".into(),
+                "grant_type=client_credentials".into(),
+                server.url("/token"),
+            ],
+            cwd: std::env::temp_dir(),
+            timeout: Duration::from_secs(5),
+            format: OutputFormat::Text,
+        },
+    );
+    let mut group = c.benchmark_group("oauth2_loopback");
+    group.bench_function("plugin_refresh", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { wasm.refresh(RefreshReason::Expiring).await.unwrap() })
+    });
+    group.bench_function("curl_command", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { curl.resolve().await.unwrap() })
+    });
+    group.finish();
+    drop(server_runtime);
+}
+
+criterion_group!(benches, token_sources, plugin_load, oauth2_vs_curl);
 criterion_main!(benches);

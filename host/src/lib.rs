@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod grants;
 pub mod manager;
+pub mod policy;
 pub mod source;
 pub mod token;
 pub mod wasm;

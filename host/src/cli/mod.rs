@@ -112,11 +112,13 @@ pub fn run() -> ExitCode {
 }
 
 fn init_logging(verbose: u8) {
+    // -v raises tokenhost's own level; dependencies stay at warn (wasmtime's trace
+    // output alone would bury everything else). RUST_LOG overrides all of it.
     let default = match verbose {
         0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
+        1 => "warn,tokenhost=info",
+        2 => "warn,tokenhost=debug",
+        _ => "warn,tokenhost=trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -1,0 +1,235 @@
+//! The admin policy: which token sources may run, and the most they may be granted.
+//!
+//! This exists for the locked-down enterprise, where the admin decides and the user
+//! cannot opt out (after kubectl's `credentialPluginPolicy` and Istio's sha256-pinned
+//! WasmPlugins). A policy is a stack of TOML files: [`SYSTEM_POLICY_PATH`] plus any the
+//! user names (`$TOKENHOST_POLICY`, `--policy`). A provider must satisfy every file, so
+//! a file can only add restrictions; none can lift another's.
+//!
+//! A file may say (absent keys restrict nothing; unknown keys are errors):
+//! - `commands` / `plugins`: `"allow"`, `"deny"`, or an allowlist;
+//! - ceilings: `max_timeout_ms`, `max_memory_mb`, `allowed_hosts`, `allowed_env`,
+//!   `allowed_paths`. A limit or grant above a ceiling is refused, never clamped.
+//!
+//! ```toml
+//! plugins = "deny"
+//! max_timeout_ms = 10000
+//! allowed_hosts = ["*.corp.example.com"]
+//! allowed_paths = ["/var/run/secrets"]
+//!
+//! [[commands.allow]]
+//! path = "/usr/bin/az"      # absolute; compared after symlinks are followed
+//! sha256 = "3f2a..."        # optional: the executable's digest
+//! ```
+//!
+//! (`[[plugins.allow]]` entries take a required `sha256` and an optional `name`.)
+//!
+//! The checks are pure: callers resolve the command, hash the plugin bytes and pass the
+//! results in. Each check returns every [`Violation`] (for `tokenhost check`), each
+//! naming the provider, the rule and the file. [`check_pin`] checks a user's own
+//! `sha256` pin, which holds with or without a policy.
+
+mod check;
+mod containment;
+mod file;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hex::FromHex;
+
+use crate::grants::Grants;
+use check::LazyDigest;
+use file::PolicyFile;
+
+/// The system policy, which applies to every user of the machine.
+pub const SYSTEM_POLICY_PATH: &str = "/etc/tokenhost/policy.toml";
+
+/// The effective admin policy: a stack of parsed files, each checked on its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    files: Vec<PolicyFile>,
+}
+
+/// A policy file that cannot be used. Every variant names the file; tokenhost must not
+/// run any source when loading fails (fail closed).
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file could not be read (for an explicitly named file, also: it is missing).
+    #[error("cannot read policy file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, has an unknown key, or a value has the wrong type.
+    #[error("policy file {path} is not valid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, on one line (it names an unknown key).
+        message: String,
+    },
+    /// A value is well-typed but wrong: a relative path, a malformed sha256, a bad host
+    /// pattern or environment variable name, a zero ceiling.
+    #[error("policy file {path} is invalid: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// One reason a provider may not run. Displays as one line:
+/// `provider "<id>": <message>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("provider \"{provider}\": {message}")]
+pub struct Violation {
+    /// The provider id.
+    pub provider: String,
+    /// The rule broken: `commands`, `plugins`, `max_timeout_ms`, `max_memory_mb`,
+    /// `allowed_hosts`, `allowed_env`, `allowed_paths`, or `sha256` (the user's own pin).
+    pub rule: &'static str,
+    /// The policy file that refused; `None` for the user's own pin.
+    pub policy: Option<PathBuf>,
+    /// What was refused and by which file, without the `provider "<id>": ` prefix.
+    pub message: String,
+}
+
+impl Policy {
+    /// No policy: everything is allowed.
+    pub fn none() -> Policy {
+        Policy::default()
+    }
+
+    /// Loads `system` (skipped if there is nothing at that path), then each of `extra`
+    /// (a missing one is an error: the user asked for it). The system path is a
+    /// parameter only so tests can use a temporary file; nothing overrides it at run time.
+    pub fn load(system: &Path, extra: &[PathBuf]) -> Result<Policy, PolicyError> {
+        let mut policy = match std::fs::read_to_string(system) {
+            Ok(text) => Policy::parse(&text, &absolute(system))?,
+            // A dangling symlink is something the admin put there: not "no policy".
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && std::fs::symlink_metadata(system).is_err() =>
+            {
+                Policy::none()
+            }
+            Err(source) => {
+                return Err(PolicyError::Read {
+                    path: system.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        for path in extra {
+            let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            policy = policy.stack(Policy::parse(&text, &absolute(path))?);
+        }
+        Ok(policy)
+    }
+
+    /// Parses one file's `text` as read from `path` (named in every error and violation).
+    /// Ceiling paths and allowlisted commands are canonicalised now, if they exist.
+    pub fn parse(text: &str, path: &Path) -> Result<Policy, PolicyError> {
+        Ok(Policy {
+            files: vec![PolicyFile::parse(text, path)?],
+        })
+    }
+
+    /// Both policies at once: a provider must satisfy every file of each.
+    pub fn stack(mut self, other: Policy) -> Policy {
+        self.files.extend(other.files);
+        self
+    }
+
+    /// The files in the stack, in load order.
+    pub fn files(&self) -> Vec<&Path> {
+        self.files.iter().map(|f| f.path.as_path()).collect()
+    }
+
+    /// Whether no file was loaded (an empty file still counts as loaded).
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Whether a command source may run the executable at `resolved` (absolute, symlinks
+    /// followed). `sha256` computes the executable's digest; it is called at most once,
+    /// and only if an allowlist entry for this path pins a digest. If it fails, the pin
+    /// cannot be verified and the command is refused.
+    pub fn check_command(
+        &self,
+        provider: &str,
+        resolved: &Path,
+        sha256: &mut dyn FnMut() -> std::io::Result<[u8; 32]>,
+    ) -> Vec<Violation> {
+        let mut digest = LazyDigest::new(sha256);
+        self.files
+            .iter()
+            .filter_map(|f| f.check_command(provider, resolved, &mut digest))
+            .collect()
+    }
+
+    /// Whether a plugin may run; `sha256` is the digest of the exact bytes that will be
+    /// compiled.
+    pub fn check_plugin(&self, provider: &str, sha256: &[u8; 32]) -> Vec<Violation> {
+        self.files
+            .iter()
+            .filter_map(|f| f.check_plugin(provider, sha256))
+            .collect()
+    }
+
+    /// The ceilings: `timeout` against `max_timeout_ms`, `memory_limit_bytes` against
+    /// `max_memory_mb` (`None` for command sources, which have no memory limit), and each
+    /// of `grants`' hosts, environment names and canonical paths against the matching
+    /// `allowed_*` ceiling.
+    pub fn check_limits(
+        &self,
+        provider: &str,
+        timeout: Duration,
+        memory_limit_bytes: Option<u64>,
+        grants: &Grants,
+    ) -> Vec<Violation> {
+        let mut out = Vec::new();
+        for file in &self.files {
+            file.check_limits(provider, timeout, memory_limit_bytes, grants, &mut out);
+        }
+        out
+    }
+}
+
+/// Checks a user's own pin (`sha256 = "..."` in a provider's `auth` table) against the
+/// digest of the file about to run. A pin that is not 64 hex digits never matches.
+pub fn check_pin(provider: &str, pinned: &str, actual: &[u8; 32]) -> Option<Violation> {
+    let message = match parse_sha256(pinned) {
+        Ok(expected) if expected == *actual => return None,
+        Ok(expected) => format!(
+            "sha256 is {}, but the config pins {}: the file changed since it was pinned",
+            hex::encode(actual),
+            hex::encode(expected)
+        ),
+        Err(e) => format!("the sha256 pin {pinned:?} cannot be checked: {e}"),
+    };
+    Some(Violation {
+        provider: provider.to_string(),
+        rule: "sha256",
+        policy: None,
+        message,
+    })
+}
+
+/// Parses a SHA-256 digest written as 64 hex digits (either case).
+pub fn parse_sha256(text: &str) -> Result<[u8; 32], String> {
+    <[u8; 32]>::from_hex(text).map_err(|_| format!("{text:?} is not a sha256 (64 hex digits)"))
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
