@@ -19,10 +19,14 @@ pub struct CheckArgs {
 /// Runs `tokenhost check`.
 pub fn run(args: CheckArgs) -> Result<(), Failure> {
     let config = args.config.load()?;
-    let factory = SourceFactory::new(CompiledCache::default_location());
+    let policy = args.config.policy()?;
+    println!("config {}", config.path().display());
+    for file in policy.files() {
+        println!("policy {}", file.display());
+    }
+    let factory = SourceFactory::with_policy(CompiledCache::default_location(), policy);
     let runtime = super::runtime()?;
     let (mut config_errors, mut source_errors) = (0, 0);
-    println!("config {}", config.path().display());
     for spec in config.providers() {
         let kind = match &spec.source {
             SourceSpec::Command(c) => format!("command `{}`", c.program),
@@ -30,6 +34,13 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
         };
         let source = match factory.build(spec) {
             Ok(source) => source,
+            Err(e) if !e.violations().is_empty() => {
+                config_errors += 1;
+                for violation in e.violations() {
+                    println!("FAIL {violation}");
+                }
+                continue;
+            }
             Err(e) => {
                 config_errors += 1;
                 println!("FAIL {}: {e}", spec.id);

@@ -35,16 +35,43 @@ enum Command {
     Schema,
 }
 
-/// Where to find the configuration (shared by commands that read it).
+/// Where to find the configuration and the policy (shared by commands that read them).
 #[derive(clap::Args)]
 struct ConfigArg {
     /// The config file. Default: $TOKENHOST_CONFIG, else
     /// $XDG_CONFIG_HOME/tokenhost/config.toml (~/.config/tokenhost/config.toml).
     #[arg(long, short = 'c', value_name = "PATH")]
     config: Option<PathBuf>,
+    /// An extra policy file, stacked on /etc/tokenhost/policy.toml: it can only add
+    /// restrictions. Repeatable; $TOKENHOST_POLICY names one more.
+    #[arg(long, value_name = "PATH")]
+    policy: Vec<PathBuf>,
 }
 
 impl ConfigArg {
+    /// The effective policy: the system file (if present), then $TOKENHOST_POLICY, then
+    /// each --policy. A policy that cannot be read or parsed is an error: fail closed.
+    fn policy(&self) -> Result<tokenhost::policy::Policy, Failure> {
+        let mut extra: Vec<PathBuf> = tokenhost::config::non_empty_env("TOKENHOST_POLICY")
+            .map(PathBuf::from)
+            .into_iter()
+            .collect();
+        extra.extend(self.policy.iter().cloned());
+        tokenhost::policy::Policy::load(
+            std::path::Path::new(tokenhost::policy::SYSTEM_POLICY_PATH),
+            &extra,
+        )
+        .map_err(Failure::usage)
+    }
+
+    /// A source factory under the effective policy, with the default compiled cache.
+    fn factory(&self) -> Result<tokenhost::source::SourceFactory, Failure> {
+        Ok(tokenhost::source::SourceFactory::with_policy(
+            tokenhost::wasm::CompiledCache::default_location(),
+            self.policy()?,
+        ))
+    }
+
     fn load(&self) -> Result<Config, Failure> {
         let path = match &self.config {
             Some(path) => path.clone(),

@@ -1,8 +1,6 @@
 //! `tokenhost token`: one token on stdout, nothing else.
 
 use super::{ConfigArg, Failure};
-use tokenhost::source::SourceFactory;
-use tokenhost::wasm::CompiledCache;
 
 /// Arguments of `tokenhost token`.
 #[derive(clap::Args)]
@@ -40,7 +38,7 @@ pub fn run(args: TokenArgs) -> Result<(), Failure> {
             config.path().display()
         )));
     };
-    let factory = SourceFactory::new(CompiledCache::default_location());
+    let factory = args.config.factory()?;
     let source = factory.build(spec).map_err(Failure::usage)?;
     let manager = tokenhost::AuthManager::builder()
         .provider(spec.id.clone(), spec.refresh_interval, source)

@@ -140,7 +140,8 @@ pub fn default_path() -> PathBuf {
     config_home.join("tokenhost").join("config.toml")
 }
 
-pub(crate) fn non_empty_env(key: &str) -> Option<String> {
+/// An environment variable's value, if set and not empty.
+pub fn non_empty_env(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.is_empty())
 }
 
@@ -276,10 +277,14 @@ fn resolve_provider(
             })
         }
     };
+    if let Some(pin) = &auth.sha256 {
+        crate::policy::parse_sha256(pin).map_err(|e| fail(format!("sha256: {e}")))?;
+    }
     Ok(Some(ProviderSpec {
         id: Arc::from(id),
         refresh_interval,
         source,
+        sha256: auth.sha256,
     }))
 }
 

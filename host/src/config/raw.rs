@@ -52,6 +52,9 @@ pub struct RawAuth {
     pub format: Option<RawFormat>,
     /// Plugin source: the `.wasm` component, relative to the config file's folder.
     pub plugin: Option<String>,
+    /// Pin: the SHA-256 (hex) of the plugin file, or of the command's executable. The
+    /// source is refused if the file does not match. Honoured with or without a policy.
+    pub sha256: Option<String>,
     /// Per-call deadline in milliseconds. Default 5000, at least 1.
     #[schemars(range(min = 1))]
     pub timeout_ms: Option<u64>,

@@ -18,6 +18,8 @@ pub struct ProviderSpec {
     pub refresh_interval: Option<Duration>,
     /// Where tokens come from.
     pub source: SourceSpec,
+    /// The user's own pin: the SHA-256 (hex) the plugin file or executable must have.
+    pub sha256: Option<String>,
 }
 
 /// The two kinds of token source.

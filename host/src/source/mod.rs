@@ -5,12 +5,11 @@
 //! it does not know whether a token comes from a child process or a WebAssembly plugin.
 
 pub mod command;
+pub mod factory;
 
-use std::sync::Arc;
+pub use factory::{BuildError, SourceFactory};
 
 use async_trait::async_trait;
-
-use crate::config::{Config, ProviderSpec, SourceSpec};
 
 use crate::error::SourceError;
 use crate::token::Token;
@@ -38,74 +37,4 @@ pub trait TokenSource: Send + Sync + 'static {
 
     /// Returns a new token; the current one is rejected, expiring or unwanted.
     async fn refresh(&self, reason: RefreshReason) -> Result<Token, SourceError>;
-}
-
-/// A provider's source could not be built (its plugin did not load).
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    /// The plugin file could not be loaded.
-    #[error("provider \"{provider}\": {source}")]
-    Plugin {
-        /// The provider id.
-        provider: String,
-        /// Why.
-        source: crate::wasm::PluginLoadError,
-    },
-    /// The WebAssembly runtime could not start.
-    #[error("cannot start the WebAssembly runtime: {0}")]
-    Runtime(String),
-}
-
-/// Builds sources from validated provider specs. The WebAssembly runtime (an engine and
-/// its epoch thread) starts only when the first plugin source is built.
-pub struct SourceFactory {
-    cache: crate::wasm::CompiledCache,
-    runtime: std::sync::OnceLock<Arc<crate::wasm::PluginRuntime>>,
-}
-
-impl SourceFactory {
-    /// A factory whose plugins use `cache` for compiled code.
-    pub fn new(cache: crate::wasm::CompiledCache) -> Self {
-        SourceFactory {
-            cache,
-            runtime: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// The WebAssembly runtime, started on first use.
-    pub fn runtime(&self) -> Result<&Arc<crate::wasm::PluginRuntime>, BuildError> {
-        if let Some(runtime) = self.runtime.get() {
-            return Ok(runtime);
-        }
-        let runtime = crate::wasm::PluginRuntime::new(self.cache.clone())
-            .map_err(|e| BuildError::Runtime(e.to_string()))?;
-        Ok(self.runtime.get_or_init(|| runtime))
-    }
-
-    /// The source for one provider.
-    pub fn build(&self, spec: &ProviderSpec) -> Result<Arc<dyn TokenSource>, BuildError> {
-        Ok(match &spec.source {
-            SourceSpec::Command(command) => Arc::new(command::CommandSource::new(
-                spec.id.clone(),
-                command.clone(),
-            )),
-            SourceSpec::Plugin(plugin) => {
-                let source = crate::wasm::WasmSource::new(self.runtime()?, spec.id.clone(), plugin)
-                    .map_err(|source| BuildError::Plugin {
-                        provider: spec.id.to_string(),
-                        source,
-                    })?;
-                Arc::new(source)
-            }
-        })
-    }
-
-    /// A manager for every provider in `config`; stops at the first that fails to build.
-    pub fn manager(&self, config: &Config) -> Result<crate::AuthManager, BuildError> {
-        let mut builder = crate::AuthManager::builder();
-        for spec in config.providers() {
-            builder = builder.provider(spec.id.clone(), spec.refresh_interval, self.build(spec)?);
-        }
-        Ok(builder.build())
-    }
 }

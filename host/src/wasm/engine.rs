@@ -74,6 +74,12 @@ pub enum PluginLoadError {
         /// What it exports, comma-separated (or "nothing").
         exports: String,
     },
+    /// The policy or the user's pin refused the plugin's digest.
+    #[error("{}", .violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Refused {
+        /// Every reason.
+        violations: Vec<crate::policy::Violation>,
+    },
     /// The component imports something the host does not provide.
     #[error("plugin {path} needs imports this host does not provide: {message}")]
     Link {
@@ -151,10 +157,28 @@ impl PluginRuntime {
 
     /// Reads, checks, compiles (or loads from cache) and links the plugin at `path`.
     pub fn load(&self, path: &Path) -> Result<LoadedPlugin, PluginLoadError> {
+        self.load_verified(path, &mut |_| Vec::new())
+    }
+
+    /// Like [`load`](Self::load), but first asks `verify` about the SHA-256 of the bytes
+    /// read; any violation refuses the plugin before it is compiled. The bytes hashed are
+    /// the bytes compiled (and the cache key), so replacing the file after the check
+    /// cannot run unapproved code.
+    pub fn load_verified(
+        &self,
+        path: &Path,
+        verify: &mut dyn FnMut(&[u8; 32]) -> Vec<crate::policy::Violation>,
+    ) -> Result<LoadedPlugin, PluginLoadError> {
         let bytes = std::fs::read(path).map_err(|source| PluginLoadError::Read {
             path: path.to_path_buf(),
             source,
         })?;
+        check_header(path, &bytes)?;
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let violations = verify(&digest);
+        if !violations.is_empty() {
+            return Err(PluginLoadError::Refused { violations });
+        }
         let (component, sha256, origin) = self.compile(path, &bytes)?;
         check_exports(&self.engine, &component, path)?;
         let instance_pre =

@@ -52,7 +52,18 @@ impl WasmSource {
         provider: Arc<str>,
         spec: &PluginSpec,
     ) -> Result<Self, PluginLoadError> {
-        let plugin = runtime.load(&spec.path)?;
+        Self::new_verified(runtime, provider, spec, &mut |_| Vec::new())
+    }
+
+    /// Like [`new`](Self::new), refusing the plugin if `verify` finds violations in the
+    /// digest of the bytes about to be compiled (policy allowlists, the user's pin).
+    pub fn new_verified(
+        runtime: &PluginRuntime,
+        provider: Arc<str>,
+        spec: &PluginSpec,
+        verify: &mut dyn FnMut(&[u8; 32]) -> Vec<crate::policy::Violation>,
+    ) -> Result<Self, PluginLoadError> {
+        let plugin = runtime.load_verified(&spec.path, verify)?;
         tracing::debug!(
             provider = %provider,
             sha256 = %hex::encode(plugin.sha256),

@@ -1,0 +1,227 @@
+//! [`SourceFactory`]: builds each provider's [`TokenSource`] from its validated spec, after
+//! the admin policy and the user's own pin have had their say.
+//!
+//! This is the one place where configuration meets policy: data flows config -> policy
+//! check -> sources -> manager. Every check runs before anything executes: a command's
+//! executable is located and resolved (symlinks followed) before the command allowlist
+//! is consulted, and a plugin's digest is taken from the very bytes that are compiled.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use sha2::{Digest, Sha256};
+
+use super::TokenSource;
+use super::command::CommandSource;
+use crate::config::{CommandSpec, Config, ProviderSpec, SourceSpec};
+use crate::policy::{Policy, Violation, check_pin};
+use crate::wasm::{CompiledCache, PluginLoadError, PluginRuntime, WasmSource};
+
+/// A provider's source could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The plugin file could not be loaded.
+    #[error("provider \"{provider}\": {source}")]
+    Plugin {
+        /// The provider id.
+        provider: String,
+        /// Why.
+        source: PluginLoadError,
+    },
+    /// The admin policy or the user's pin refused the provider.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Refused(Vec<Violation>),
+    /// A command's program could not be found (only looked up when a policy or pin
+    /// needs to know which file it is).
+    #[error("provider \"{provider}\": command `{program}` not found ({reason})")]
+    CommandNotFound {
+        /// The provider id.
+        provider: String,
+        /// The program as written.
+        program: String,
+        /// Where it was looked for.
+        reason: String,
+    },
+    /// The WebAssembly runtime could not start.
+    #[error("cannot start the WebAssembly runtime: {0}")]
+    Runtime(String),
+}
+
+impl BuildError {
+    /// Every policy violation this error carries (empty for other errors).
+    pub fn violations(&self) -> &[Violation] {
+        match self {
+            BuildError::Refused(violations) => violations,
+            _ => &[],
+        }
+    }
+}
+
+/// Builds sources from validated provider specs under a policy. The WebAssembly runtime
+/// (an engine and its epoch thread) starts only when the first plugin source is built.
+pub struct SourceFactory {
+    cache: CompiledCache,
+    policy: Policy,
+    runtime: OnceLock<Arc<PluginRuntime>>,
+}
+
+impl SourceFactory {
+    /// A factory with no policy whose plugins use `cache` for compiled code.
+    pub fn new(cache: CompiledCache) -> Self {
+        Self::with_policy(cache, Policy::none())
+    }
+
+    /// A factory that enforces `policy`.
+    pub fn with_policy(cache: CompiledCache, policy: Policy) -> Self {
+        SourceFactory {
+            cache,
+            policy,
+            runtime: OnceLock::new(),
+        }
+    }
+
+    /// The WebAssembly runtime, started on first use.
+    pub fn runtime(&self) -> Result<&Arc<PluginRuntime>, BuildError> {
+        if let Some(runtime) = self.runtime.get() {
+            return Ok(runtime);
+        }
+        let runtime = PluginRuntime::new(self.cache.clone())
+            .map_err(|e| BuildError::Runtime(e.to_string()))?;
+        Ok(self.runtime.get_or_init(|| runtime))
+    }
+
+    /// The source for one provider, if the policy and the user's pin allow it.
+    pub fn build(&self, spec: &ProviderSpec) -> Result<Arc<dyn TokenSource>, BuildError> {
+        let id = &*spec.id;
+        match &spec.source {
+            SourceSpec::Command(command) => {
+                let mut violations =
+                    self.policy
+                        .check_limits(id, command.timeout, None, &Default::default());
+                let command = self.check_command(spec, command, &mut violations)?;
+                refuse_if_any(violations)?;
+                Ok(Arc::new(CommandSource::new(spec.id.clone(), command)))
+            }
+            SourceSpec::Plugin(plugin) => {
+                let limits = self.policy.check_limits(
+                    id,
+                    plugin.timeout,
+                    Some(plugin.memory_limit_bytes),
+                    &plugin.grants,
+                );
+                refuse_if_any(limits)?;
+                let mut verify = |digest: &[u8; 32]| {
+                    let mut violations = self.policy.check_plugin(id, digest);
+                    violations.extend(
+                        spec.sha256
+                            .as_deref()
+                            .and_then(|pin| check_pin(id, pin, digest)),
+                    );
+                    violations
+                };
+                let source =
+                    WasmSource::new_verified(self.runtime()?, spec.id.clone(), plugin, &mut verify)
+                        .map_err(|source| match source {
+                            PluginLoadError::Refused { violations } => {
+                                BuildError::Refused(violations)
+                            }
+                            source => BuildError::Plugin {
+                                provider: id.to_string(),
+                                source,
+                            },
+                        })?;
+                Ok(Arc::new(source))
+            }
+        }
+    }
+
+    /// A manager for every provider in `config`; stops at the first that fails to build.
+    pub fn manager(&self, config: &Config) -> Result<crate::AuthManager, BuildError> {
+        let mut builder = crate::AuthManager::builder();
+        for spec in config.providers() {
+            builder = builder.provider(spec.id.clone(), spec.refresh_interval, self.build(spec)?);
+        }
+        Ok(builder.build())
+    }
+
+    /// Checks a command against the policy and the pin. Without either, the command is
+    /// run exactly as Codex would run it. With them, it is located now, its real path
+    /// (symlinks followed) is checked, and that located path is what will run, so a
+    /// later change to `PATH` cannot swap in another program.
+    fn check_command(
+        &self,
+        spec: &ProviderSpec,
+        command: &CommandSpec,
+        violations: &mut Vec<Violation>,
+    ) -> Result<CommandSpec, BuildError> {
+        if self.policy.is_empty() && spec.sha256.is_none() {
+            return Ok(command.clone());
+        }
+        let id = &*spec.id;
+        let located = locate(&command.program, &command.cwd).map_err(|reason| {
+            BuildError::CommandNotFound {
+                provider: id.to_string(),
+                program: command.program.clone(),
+                reason,
+            }
+        })?;
+        let resolved = located.canonicalize().unwrap_or_else(|_| located.clone());
+        let mut digest = None;
+        let mut hash = || -> std::io::Result<[u8; 32]> {
+            if let Some(d) = digest {
+                return Ok(d);
+            }
+            let d: [u8; 32] = Sha256::digest(std::fs::read(&resolved)?).into();
+            digest = Some(d);
+            Ok(d)
+        };
+        violations.extend(self.policy.check_command(id, &resolved, &mut hash));
+        if let Some(pin) = &spec.sha256 {
+            match hash() {
+                Ok(d) => violations.extend(check_pin(id, pin, &d)),
+                Err(e) => violations.push(Violation {
+                    provider: id.to_string(),
+                    rule: "sha256",
+                    policy: None,
+                    message: format!(
+                        "cannot read {} to check its sha256 pin: {e}",
+                        resolved.display()
+                    ),
+                }),
+            }
+        }
+        Ok(CommandSpec {
+            program: located.display().to_string(),
+            ..command.clone()
+        })
+    }
+}
+
+fn refuse_if_any(violations: Vec<Violation>) -> Result<(), BuildError> {
+    match violations.is_empty() {
+        true => Ok(()),
+        false => Err(BuildError::Refused(violations)),
+    }
+}
+
+/// Finds the file a command would run: absolute as is, a path with a separator against
+/// `cwd`, a bare name in the first `PATH` entry that has it as an executable file.
+pub fn locate(program: &str, cwd: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let is_executable = |path: &Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let path = Path::new(program);
+    if path.is_absolute() || program.contains('/') {
+        let full = cwd.join(path);
+        return match is_executable(&full) {
+            true => Ok(full),
+            false => Err(format!("{} is not an executable file", full.display())),
+        };
+    }
+    let search = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&search)
+        .map(|dir| cwd.join(dir).join(program))
+        .find(|candidate| is_executable(candidate))
+        .ok_or_else(|| "not on PATH".to_string())
+}
