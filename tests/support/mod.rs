@@ -65,3 +65,46 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
 pub fn toml_path(path: &Path) -> String {
     toml::Value::String(path.display().to_string()).to_string()
 }
+
+/// One plugin runtime (and compiled cache) per test binary.
+pub fn runtime() -> std::sync::Arc<tokenhost::wasm::PluginRuntime> {
+    use std::sync::Arc;
+    use tokenhost::wasm::{CompiledCache, PluginRuntime};
+    static RUNTIME: std::sync::OnceLock<(Arc<PluginRuntime>, tempfile::TempDir)> =
+        std::sync::OnceLock::new();
+    let (runtime, _) = RUNTIME.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        (
+            PluginRuntime::new(CompiledCache::at(dir.path().join("c"))).unwrap(),
+            dir,
+        )
+    });
+    runtime.clone()
+}
+
+/// A source for provider "idp" running `plugin` with `config`, granted `hosts` on top
+/// of `grants`.
+pub fn source(
+    plugin: &str,
+    hosts: &[String],
+    grants: tokenhost::grants::Grants,
+    config: &[(&str, String)],
+    timeout_ms: u64,
+) -> tokenhost::wasm::WasmSource {
+    use std::time::Duration;
+    use tokenhost::grants::{Grants, grant_hosts};
+    let spec = tokenhost::config::PluginSpec {
+        path: self::plugin(plugin),
+        timeout: Duration::from_millis(timeout_ms),
+        memory_limit_bytes: 64 << 20,
+        config: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+        grants: Grants {
+            hosts: grant_hosts(hosts).unwrap(),
+            ..grants
+        },
+    };
+    tokenhost::wasm::WasmSource::new(&runtime(), "idp".into(), &spec).unwrap()
+}

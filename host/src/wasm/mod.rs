@@ -2,7 +2,7 @@
 //!
 //! One concern per module: [`bindings`] (the only `bindgen!`), [`engine`] (the engine,
 //! epoch ticker and loading), [`cache`] (compiled code on disk), [`sandbox`] (the store
-//! data and its deny-all builder), [`host_impl`] (the WIT `host` interface), [`output`]
+//! data and its deny-all builder), `host_impl` (the WIT `host` interface), [`output`]
 //! (capped stdout/stderr), [`http`] (outgoing requests behind the allowlist), [`inspect`] (what a plugin imports and exports) and
 //! [`source`] (the [`WasmSource`] the manager drives). No wasmtime type leaves this
 //! module.

@@ -1,0 +1,178 @@
+//! Grants end to end: `allowed_paths` (read-only, no escape), `allowed_env` (exactly the
+//! granted variables), and `tokenhost token` with a secret from the environment through
+//! the real `oauth2` plugin against a loopback identity provider.
+
+mod support;
+
+use support::idp::{Reply, Server};
+use support::source;
+use tokenhost::TokenSource;
+use tokenhost::grants::Grants;
+
+#[tokio::test]
+async fn allowed_paths_are_read_only_and_cannot_be_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let granted = dir.path().join("granted");
+    std::fs::create_dir(&granted).unwrap();
+    std::fs::write(granted.join("inside"), "inside-content").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", granted.join("link")).unwrap();
+    std::os::unix::fs::symlink("/etc", granted.join("etc")).unwrap();
+    let grants = || Grants {
+        paths: tokenhost::grants::grant_paths(&[granted.display().to_string()], dir.path())
+            .unwrap(),
+        ..Grants::default()
+    };
+    let read = |path: String| {
+        source(
+            "hostile",
+            &[],
+            grants(),
+            &[("mode", "read-file".into()), ("path", path)],
+            2_000,
+        )
+    };
+    let inside = read(granted.join("inside").display().to_string())
+        .resolve()
+        .await
+        .unwrap();
+    assert_eq!(inside.expose(), "inside-content");
+    for escape in [
+        granted.join("link"),
+        granted.join("etc/passwd"),
+        granted.join("../granted/../../../../etc/passwd"),
+        dir.path().join("outside"),
+    ] {
+        let err = read(escape.display().to_string())
+            .resolve()
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("read failed"),
+            "{}: {err}",
+            escape.display()
+        );
+        assert!(!err.to_string().contains("root:"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn allowed_env_shows_exactly_the_granted_variables() {
+    let grants = Grants {
+        env: vec!["PATH".into(), "TOKENHOST_NOT_SET_ANYWHERE".into()],
+        ..Grants::default()
+    };
+    let token = source("hostile", &[], grants, &[("mode", "env".into())], 2_000)
+        .resolve()
+        .await
+        .unwrap();
+    // The plugin answers "K=V;K=V;...;no args visible: argc=0".
+    let shown = token.expose();
+    let vars: Vec<&str> = shown
+        .split(';')
+        .filter(|part| !part.contains("argc="))
+        .collect();
+    assert_eq!(vars.len(), 1, "{shown}");
+    assert!(vars[0].starts_with("PATH="), "{shown}");
+}
+
+/// Runs the `tokenhost` binary without blocking the server's runtime.
+async fn tokenhost(args: Vec<String>, env: Vec<(&'static str, String)>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let cache = tempfile::tempdir().unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_tokenhost"))
+            .args(&args)
+            .env("XDG_CACHE_HOME", cache.path())
+            .env_remove("RUST_LOG")
+            .envs(env)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokenhost_token_with_the_oauth2_plugin_and_a_secret_from_the_environment() {
+    let server = Server::start(|_, _| Reply::token("cli-access-token", 3600)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = support::toml_path(&support::plugin("oauth2"));
+    let config = support::write_config(
+        dir.path(),
+        &format!(
+            r#"
+            [model_providers.corp.auth]
+            plugin = {plugin}
+            allowed_hosts = ["{authority}"]
+            allowed_env = ["CORP_CLIENT_SECRET"]
+            [model_providers.corp.auth.config]
+            token_url = "{url}"
+            client_id = "cli-client"
+            client_secret_env = "CORP_CLIENT_SECRET"
+
+            [model_providers.blocked.auth]
+            plugin = {plugin}
+            allowed_env = ["CORP_CLIENT_SECRET"]
+            [model_providers.blocked.auth.config]
+            token_url = "{url}"
+            client_id = "cli-client"
+            client_secret_env = "CORP_CLIENT_SECRET"
+            "#,
+            authority = server.authority(),
+            url = server.url("/token"),
+        ),
+    );
+    let config = config.display().to_string();
+    let secret = "ENV-SECRET-9f8e7d";
+    let env = vec![("CORP_CLIENT_SECRET", secret.to_string())];
+
+    let out = tokenhost(
+        vec![
+            "-vvv".into(),
+            "token".into(),
+            "corp".into(),
+            "-c".into(),
+            config.clone(),
+        ],
+        env.clone(),
+    )
+    .await;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "cli-access-token\n");
+    assert!(
+        !stderr.contains(secret),
+        "the secret reached the log:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("cli-access-token"),
+        "the token reached the log:\n{stderr}"
+    );
+    assert!(server.seen()[0].headers["authorization"].starts_with("Basic "));
+
+    // No allowed_hosts: the request is denied, the denial names the authority in the log.
+    let out = tokenhost(
+        vec![
+            "-v".into(),
+            "token".into(),
+            "blocked".into(),
+            "-c".into(),
+            config,
+        ],
+        env,
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "plugin request to http://{} denied: not in allowed_hosts",
+            server.authority()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(secret), "{stderr}");
+    assert_eq!(server.seen().len(), 1);
+}
