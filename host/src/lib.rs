@@ -3,9 +3,12 @@
 //! Data flows one way: [`config`] (parse and validate) -> [`source`] (build a
 //! [`TokenSource`] per provider: a [`CommandSource`](source::command::CommandSource) or a
 //! [`WasmSource`](wasm::WasmSource)) -> [`AuthManager`] (cache, expiry, single-flight,
-//! 401 recovery) -> callers. Tokens travel as [`Token`], which never prints its value.
+//! 401 recovery) -> callers such as [`AuthClient`], which sends requests with the token
+//! and retries once after HTTP 401. Tokens travel as [`Token`], which never prints its value.
 #![deny(missing_docs)]
 
+pub mod broker;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod grants;
@@ -15,6 +18,7 @@ pub mod source;
 pub mod token;
 pub mod wasm;
 
+pub use client::{AuthClient, ClientError};
 pub use error::{FailureKind, SourceError};
 pub use manager::{AuthError, AuthManager};
 pub use source::{RefreshReason, TokenSource};

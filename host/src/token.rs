@@ -150,6 +150,26 @@ impl Fingerprint {
     }
 }
 
+/// A string that is not a fingerprint (`sha256:` and 16 lowercase hex digits).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a token fingerprint (expected sha256: and 16 hex digits)")]
+pub struct InvalidFingerprint;
+
+impl std::str::FromStr for Fingerprint {
+    type Err = InvalidFingerprint;
+
+    /// Parses the `Display` form, `sha256:0123456789abcdef` (as sent by broker clients).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let hex = s.strip_prefix("sha256:").ok_or(InvalidFingerprint)?;
+        let mut bytes = [0u8; 8];
+        match hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            true => hex::decode_to_slice(hex, &mut bytes).map_err(|_| InvalidFingerprint)?,
+            false => return Err(InvalidFingerprint),
+        }
+        Ok(Fingerprint(bytes))
+    }
+}
+
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "sha256:{}", hex::encode(self.0))
@@ -238,5 +258,20 @@ mod tests {
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert!(a.same_value(&Token::new("a", Some(1)).unwrap()));
         assert!(!a.same_value(&b));
+    }
+
+    #[test]
+    fn fingerprints_parse_from_their_display_form() {
+        let fingerprint = Token::new("a", None).unwrap().fingerprint();
+        assert_eq!(fingerprint.to_string().parse(), Ok(fingerprint));
+        for bad in [
+            "",
+            "sha256:",
+            "sha256:0123",
+            "md5:0123456789abcdef",
+            "sha256:0123456789ABCDEF",
+        ] {
+            assert_eq!(bad.parse::<Fingerprint>(), Err(InvalidFingerprint), "{bad}");
+        }
     }
 }

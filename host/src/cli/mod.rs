@@ -3,6 +3,8 @@
 
 mod check;
 mod inspect;
+mod request;
+mod serve;
 mod token;
 
 use std::io::IsTerminal;
@@ -31,6 +33,10 @@ enum Command {
     Check(check::CheckArgs),
     /// Describe a plugin file: sha256, size, contract, exports and imports.
     Inspect(inspect::InspectArgs),
+    /// Send an HTTP request with a provider's token (curl-like); the body goes to stdout.
+    Request(request::RequestArgs),
+    /// Serve tokens to other processes on a Unix socket (the token broker).
+    Serve(serve::ServeArgs),
     /// Print the configuration's JSON Schema.
     Schema,
 }
@@ -127,6 +133,8 @@ pub fn run() -> ExitCode {
         Command::Token(args) => token::run(args),
         Command::Check(args) => check::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Request(args) => request::run(args, cli.verbose),
+        Command::Serve(args) => serve::run(args),
         Command::Schema => print_schema(),
     };
     match result {

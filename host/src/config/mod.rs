@@ -167,6 +167,12 @@ fn resolve_provider(
     let Some(auth) = provider.auth else {
         return Ok(None);
     };
+    let api = resolve_api(
+        provider.base_url,
+        provider.http_headers,
+        provider.query_params,
+    )
+    .map_err(&fail)?;
     // Codex refuses these combinations with this wording; so do we.
     for (key, set) in [
         ("env_key", provider.env_key.is_some()),
@@ -285,7 +291,54 @@ fn resolve_provider(
         refresh_interval,
         source,
         sha256: auth.sha256,
+        api,
     }))
+}
+
+/// Validates a provider's `base_url`, `http_headers` and `query_params`. Errors name the
+/// key; they never repeat a header value (it may be a secret).
+fn resolve_api(
+    base_url: Option<String>,
+    headers: Option<BTreeMap<String, String>>,
+    query: Option<BTreeMap<String, String>>,
+) -> Result<ApiSpec, String> {
+    if let Some(url) = &base_url {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| format!("base_url {url:?} is not a valid URL: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || !parsed.has_host() {
+            return Err(format!(
+                "base_url {url:?} must be an http:// or https:// URL"
+            ));
+        }
+    }
+    let headers: Vec<(String, String)> = headers.unwrap_or_default().into_iter().collect();
+    let mut names = std::collections::HashSet::new();
+    for (name, value) in &headers {
+        let parsed = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("http_headers: {name:?} is not a valid HTTP header name"))?;
+        if parsed == http::header::AUTHORIZATION {
+            return Err(format!(
+                "http_headers cannot set {name:?}: tokenhost sends the token in it"
+            ));
+        }
+        if !names.insert(parsed) {
+            return Err(format!(
+                "http_headers sets {name:?} twice (header names are case-insensitive)"
+            ));
+        }
+        http::HeaderValue::from_str(value).map_err(|_| {
+            format!("http_headers.{name}: the value is not a valid HTTP header value")
+        })?;
+    }
+    let query: Vec<(String, String)> = query.unwrap_or_default().into_iter().collect();
+    if query.iter().any(|(key, _)| key.is_empty()) {
+        return Err("query_params has an empty key".into());
+    }
+    Ok(ApiSpec {
+        base_url,
+        headers,
+        query,
+    })
 }
 
 /// The `auth.config` table as the plugin sees it: strings as they are, anything else as

@@ -24,8 +24,14 @@ pub struct RawConfig {
 pub struct RawProvider {
     /// Display name (ignored by tokenhost).
     pub name: Option<String>,
-    /// The provider's API base URL (ignored by tokenhost for now).
+    /// The provider's API base URL (`https://llm.example.com/v1`): relative paths given
+    /// to `tokenhost request` and `AuthClient` are appended to it. Must be http(s).
     pub base_url: Option<String>,
+    /// Codex: extra HTTP headers sent with every API request (`{ "X-Team" = "a" }`).
+    /// Cannot set `Authorization`, which carries the token.
+    pub http_headers: Option<BTreeMap<String, String>>,
+    /// Codex: query parameters added to every API request (`{ api-version = "2025-01-01" }`).
+    pub query_params: Option<BTreeMap<String, String>>,
     /// Codex: read the key from this environment variable. Cannot be combined with `auth`.
     pub env_key: Option<String>,
     /// Codex: a literal bearer token. Cannot be combined with `auth`.

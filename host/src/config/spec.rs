@@ -20,6 +20,35 @@ pub struct ProviderSpec {
     pub source: SourceSpec,
     /// The user's own pin: the SHA-256 (hex) the plugin file or executable must have.
     pub sha256: Option<String>,
+    /// Where and how the provider's API is called (`base_url`, `http_headers`,
+    /// `query_params`), for [`AuthClient`](crate::client::AuthClient).
+    pub api: ApiSpec,
+}
+
+/// A provider's API settings from its `[model_providers.<id>]` table, validated: the
+/// base URL parses as http(s), header names and values are valid HTTP.
+///
+/// `Debug` shows header names and query keys but not their values, which may be secret.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ApiSpec {
+    /// `base_url`: relative request paths are appended to it.
+    pub base_url: Option<String>,
+    /// `http_headers`, sorted by name.
+    pub headers: Vec<(String, String)>,
+    /// `query_params`, sorted by key.
+    pub query: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for ApiSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = |pairs: &[(String, String)]| pairs.iter().map(|(k, _)| k.clone()).collect();
+        let (headers, query): (Vec<String>, Vec<String>) = (keys(&self.headers), keys(&self.query));
+        f.debug_struct("ApiSpec")
+            .field("base_url", &self.base_url)
+            .field("headers", &headers)
+            .field("query", &query)
+            .finish()
+    }
 }
 
 /// The two kinds of token source.
@@ -32,7 +61,10 @@ pub enum SourceSpec {
 }
 
 /// A command source, with Codex's semantics for `command`, `args` and `cwd`.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// `Debug` shows how many arguments there are, not what they are: arguments may hold
+/// secrets.
+#[derive(Clone, PartialEq)]
 pub struct CommandSpec {
     /// The program as written: absolute, relative with a separator (resolved against
     /// `cwd`), or a bare name looked up on `PATH`.
@@ -60,7 +92,9 @@ pub enum OutputFormat {
 }
 
 /// A WebAssembly plugin source.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// `Debug` shows the `config` keys, not their values: a value may be a secret.
+#[derive(Clone, PartialEq)]
 pub struct PluginSpec {
     /// The component file: absolute.
     pub path: PathBuf,
@@ -72,4 +106,29 @@ pub struct PluginSpec {
     pub config: Vec<(String, String)>,
     /// Capabilities granted beyond the deny-all sandbox.
     pub grants: crate::grants::Grants,
+}
+
+impl std::fmt::Debug for CommandSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandSpec")
+            .field("program", &self.program)
+            .field("args", &format_args!("[{} hidden]", self.args.len()))
+            .field("cwd", &self.cwd)
+            .field("timeout", &self.timeout)
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for PluginSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self.config.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("PluginSpec")
+            .field("path", &self.path)
+            .field("timeout", &self.timeout)
+            .field("memory_limit_bytes", &self.memory_limit_bytes)
+            .field("config_keys", &keys)
+            .field("grants", &self.grants)
+            .finish()
+    }
 }

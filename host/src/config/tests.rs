@@ -218,3 +218,136 @@ fn missing_file_is_a_read_error() {
         "{err}"
     );
 }
+
+#[test]
+fn api_settings_reach_the_spec() {
+    let config = parse(
+        r#"
+        [model_providers.corp]
+        base_url = "https://llm.corp.example/api/v1"
+        http_headers = { "X-Team" = "a", "x-org" = "acme" }
+        query_params = { api-version = "2025-01-01" }
+        [model_providers.corp.auth]
+        command = "corp-token"
+        "#,
+    )
+    .unwrap();
+    let api = &config.provider("corp").unwrap().api;
+    assert_eq!(
+        api.base_url.as_deref(),
+        Some("https://llm.corp.example/api/v1")
+    );
+    assert_eq!(
+        api.headers,
+        [
+            ("X-Team".to_string(), "a".to_string()),
+            ("x-org".to_string(), "acme".to_string())
+        ]
+    );
+    assert_eq!(
+        api.query,
+        [("api-version".to_string(), "2025-01-01".to_string())]
+    );
+}
+
+#[test]
+fn api_settings_default_to_none() {
+    let config = parse("[model_providers.p.auth]\ncommand = \"x\"").unwrap();
+    assert_eq!(config.provider("p").unwrap().api, ApiSpec::default());
+}
+
+#[test]
+fn api_debug_hides_header_and_query_values() {
+    let config = parse(
+        r#"
+        [model_providers.p]
+        http_headers = { "X-Api-Key" = "hdr-s3cr3t" }
+        query_params = { key = "qry-s3cr3t" }
+        [model_providers.p.auth]
+        command = "x"
+        "#,
+    )
+    .unwrap();
+    let shown = format!("{:?}", config.provider("p").unwrap());
+    assert!(
+        shown.contains("X-Api-Key") && shown.contains("key"),
+        "{shown}"
+    );
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+}
+
+#[test]
+fn bad_api_settings_name_the_provider_and_the_key() {
+    let auth = "[model_providers.p.auth]\ncommand = \"x\"";
+    let cases: &[(&str, &str)] = &[
+        (
+            "base_url = \"not a url\"",
+            "provider \"p\": base_url \"not a url\" is not a valid URL",
+        ),
+        (
+            "base_url = \"ftp://files.example/v1\"",
+            "provider \"p\": base_url \"ftp://files.example/v1\" must be an http:// or https:// URL",
+        ),
+        (
+            "http_headers = { \"bad name\" = \"v\" }",
+            "provider \"p\": http_headers: \"bad name\" is not a valid HTTP header name",
+        ),
+        (
+            "http_headers = { \"X-A\" = \"line\\r\\nX-Injected: s3cr3t\" }",
+            "provider \"p\": http_headers.X-A: the value is not a valid HTTP header value",
+        ),
+        (
+            "http_headers = { \"Authorization\" = \"Bearer x\" }",
+            "provider \"p\": http_headers cannot set \"Authorization\"",
+        ),
+        (
+            "http_headers = { \"X-A\" = \"1\", \"x-a\" = \"2\" }",
+            "provider \"p\": http_headers sets \"x-a\" twice",
+        ),
+        (
+            "query_params = { \"\" = \"1\" }",
+            "provider \"p\": query_params has an empty key",
+        ),
+        ("http_headers = { \"X-A\" = 1 }", "config file"),
+    ];
+    for (keys, expected) in cases {
+        let text = format!("[model_providers.p]\n{keys}\n{auth}");
+        let message = error(&text);
+        assert!(
+            message.contains(expected),
+            "for {keys:?}\n got: {message}\nwant: {expected}"
+        );
+        assert!(!message.contains("s3cr3t"), "{message}");
+        assert!(!message.contains('\n'), "one line: {message}");
+    }
+}
+
+#[test]
+fn api_settings_of_providers_without_auth_are_not_checked() {
+    // A Codex provider that tokenhost does not serve keeps whatever Codex accepts.
+    let config = parse("[model_providers.other]\nbase_url = \"not a url\"").unwrap();
+    assert_eq!(config.providers_without_auth(), ["other"]);
+}
+
+#[test]
+fn debug_output_hides_config_values_and_arguments() {
+    let config = parse(
+        r#"
+        [model_providers.p.auth]
+        plugin = "x.wasm"
+        [model_providers.p.auth.config]
+        client_secret = "SECRET-IN-CONFIG"
+        allow_secret_in_config = "true"
+        [model_providers.c.auth]
+        command = "tok"
+        args = ["--password", "SECRET-IN-ARGS"]
+        "#,
+    )
+    .unwrap();
+    let shown = format!("{config:?} {:#?}", config.providers().collect::<Vec<_>>());
+    assert!(!shown.contains("SECRET"), "{shown}");
+    assert!(
+        shown.contains("client_secret"),
+        "keys stay visible: {shown}"
+    );
+}

@@ -53,7 +53,11 @@ impl HostPattern {
         if host.is_empty() {
             return Err(fail("is empty"));
         }
-        let host_match = if let Some(suffix) = host.strip_prefix("*.") {
+        let host_match = if host == "*" {
+            return Err(fail(
+                "is too broad: a wildcard needs at least two labels after it (*.example.com)",
+            ));
+        } else if let Some(suffix) = host.strip_prefix("*.") {
             if suffix.contains('*') || suffix.split('.').count() < 2 {
                 return Err(fail(
                     "is too broad: a wildcard needs at least two labels after it (*.example.com)",

@@ -230,6 +230,33 @@ impl AuthManager {
         })
     }
 
+    /// Copies `from`'s cached token for `provider` into this manager, if it is still valid
+    /// there and this manager has that provider. Returns whether it did. For a broker
+    /// that reloads its config: a provider whose spec did not change keeps its token.
+    /// Deadlines carry over as time remaining (the two managers' clocks may differ);
+    /// the source-call count does not.
+    pub fn adopt_cache(&self, from: &AuthManager, provider: &str) -> bool {
+        let (Ok(to), Ok(old)) = (self.slot(provider), from.slot(provider)) else {
+            return false;
+        };
+        let (then, now) = (from.clock.now(), self.clock.now());
+        let Some(entry) = old.cache.entry().filter(|e| e.is_valid(then)) else {
+            return false;
+        };
+        let shift = |t: Duration| match t {
+            Duration::MAX => t,
+            t if t >= then => now.saturating_add(t - then),
+            t => now.saturating_sub(then - t),
+        };
+        to.cache.store(Entry {
+            token: entry.token.clone(),
+            fresh_until: shift(entry.fresh_until),
+            valid_until: entry.valid_until.map(shift),
+            rejected: false,
+        });
+        true
+    }
+
     fn slot(&self, provider: &str) -> Result<&Arc<Provider>, AuthError> {
         self.providers
             .get(provider)

@@ -412,3 +412,22 @@ fn tokens_never_reach_logs_errors_or_debug() {
         assert!(!text.contains("SECRET"), "{text}");
     }
 }
+
+#[tokio::test]
+async fn adopt_cache_carries_a_valid_token_and_its_time_left() {
+    let (old, old_clock) = manager(Scripted::new([ok_until("a", 100 * SECOND)]), None);
+    old.auth("p").await.unwrap();
+    old_clock.advance(30 * SECOND);
+    let source = Scripted::new([ok("b")]);
+    let (new, new_clock) = manager(source.clone(), None);
+    assert!(new.adopt_cache(&old, "p") && !new.adopt_cache(&old, "other"));
+    assert_eq!(new.auth("p").await.unwrap().expose(), "a");
+    new_clock.advance(70 * SECOND);
+    assert_eq!(new.auth("p").await.unwrap().expose(), "b");
+    assert_eq!(source.calls(), ["refresh:expiring"]);
+    // A rejected token is not carried over.
+    let b = new.auth("p").await.unwrap();
+    new.slot("p").unwrap().cache.reject(&b);
+    let (third, _) = manager(Scripted::new([]), None);
+    assert!(!third.adopt_cache(&new, "p"));
+}

@@ -1,0 +1,379 @@
+//! [`Broker`]: binds the socket (refusing a live broker, replacing a stale socket),
+//! serves the protocol, reloads on SIGHUP and shuts down on SIGTERM/SIGINT.
+
+use std::convert::Infallible;
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use serde::Serialize;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use super::protocol::UnauthorizedBody;
+use super::protocol::{ErrorBody, ErrorKind, Health, ProviderInfo, ProvidersBody, TokenBody};
+use super::{BrokerError, CONNECT_TIMEOUT, decode_segment, our_uid, peer_allowed};
+use crate::config::Config;
+use crate::manager::AuthManager;
+use crate::token::Fingerprint;
+
+/// Builds a fresh config and manager for a reload (SIGHUP). Runs on a blocking thread;
+/// an error is logged and the broker keeps serving what it has.
+pub type Loader = Arc<dyn Fn() -> Result<(Config, AuthManager), String> + Send + Sync>;
+
+/// How long shutdown waits for requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// The largest request body accepted.
+const MAX_REQUEST_BODY: usize = 64 * 1024;
+
+/// A bound broker, ready to [`serve`](Broker::serve).
+pub struct Broker {
+    listener: UnixListener,
+    socket: PathBuf,
+    /// An exclusive `flock` on `<socket>.lock`, held for the broker's lifetime.
+    _lock: fs::File,
+    state: Arc<State>,
+}
+
+struct State {
+    config_path: PathBuf,
+    current: RwLock<Arc<Loaded>>,
+    generation: AtomicU64,
+}
+
+struct Loaded {
+    config: Config,
+    manager: AuthManager,
+}
+
+impl Broker {
+    /// Binds `socket` (normally [`socket_path`](super::socket_path) of the config) for
+    /// `config` served by `manager`. Creates and checks the private directory, takes the
+    /// socket's lock, replaces a stale socket file, and refuses when a broker answers.
+    /// The socket is mode 0600. Call inside a Tokio runtime.
+    pub async fn bind(
+        config: Config,
+        manager: AuthManager,
+        socket: &Path,
+    ) -> Result<Broker, BrokerError> {
+        let dir = socket.parent().unwrap_or(Path::new("/"));
+        super::prepare_private_dir(dir)?;
+        let io = |what, source| BrokerError::Io {
+            what,
+            path: socket.to_path_buf(),
+            source,
+        };
+        let serving = || BrokerError::AlreadyServing {
+            config: config.path().to_path_buf(),
+            socket: socket.to_path_buf(),
+        };
+        let lock = lock(&socket.with_extension("lock")).map_err(|e| io("cannot lock", e))?;
+        let Some(lock) = lock else {
+            return Err(serving());
+        };
+        if fs::symlink_metadata(socket).is_ok() {
+            match tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(socket)).await {
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    tracing::info!("replacing the stale socket {}", socket.display());
+                    fs::remove_file(socket).map_err(|e| io("cannot remove", e))?;
+                }
+                Ok(Err(e)) => return Err(io("cannot check the existing socket", e)),
+                Ok(Ok(_)) | Err(_) => return Err(serving()),
+            }
+        }
+        let listener = UnixListener::bind(socket).map_err(|e| io("cannot listen on", e))?;
+        fs::set_permissions(socket, fs::Permissions::from_mode(0o600))
+            .map_err(|e| io("cannot set the mode of", e))?;
+        Ok(Broker {
+            listener,
+            socket: socket.to_path_buf(),
+            _lock: lock,
+            state: Arc::new(State {
+                config_path: config.path().to_path_buf(),
+                current: RwLock::new(Arc::new(Loaded { config, manager })),
+                generation: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The socket path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Serves until SIGTERM or SIGINT, then removes the socket and gives requests in
+    /// flight a moment to finish. On SIGHUP, `reload` builds a new config and manager;
+    /// providers whose spec is unchanged keep their valid cached token.
+    pub async fn serve(self, reload: Loader) -> Result<(), BrokerError> {
+        let Broker {
+            listener,
+            socket,
+            _lock,
+            state,
+        } = self;
+        let install = |kind| {
+            signal(kind).map_err(|e| {
+                BrokerError::Transport(format!("cannot install a signal handler: {e}"))
+            })
+        };
+        let (mut term, mut int) = (
+            install(SignalKind::terminate())?,
+            install(SignalKind::interrupt())?,
+        );
+        let reloader = tokio::spawn(reload_on(
+            install(SignalKind::hangup())?,
+            state.clone(),
+            reload,
+        ));
+        let graceful = GracefulShutdown::new();
+        let uid = our_uid();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => connection(stream, uid, &state, &graceful),
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        reloader.abort();
+        drop(listener);
+        if let Err(e) = fs::remove_file(&socket) {
+            tracing::warn!("cannot remove {}: {e}", socket.display());
+        }
+        tracing::info!("stopped serving {}", state.config_path.display());
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+        Ok(())
+    }
+}
+
+/// Takes an exclusive, non-blocking `flock` on `path`; `None` if another process holds it.
+fn lock(path: &Path) -> std::io::Result<Option<fs::File>> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)?;
+    // SAFETY: flock on a descriptor this function owns; no memory is involved.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(Some(file));
+    }
+    match std::io::Error::last_os_error() {
+        e if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(None),
+        e => Err(e),
+    }
+}
+
+/// Serves one accepted connection, if its peer is this user.
+fn connection(stream: UnixStream, uid: u32, state: &Arc<State>, graceful: &GracefulShutdown) {
+    match stream.peer_cred() {
+        Ok(cred) if peer_allowed(uid, cred.uid()) => {}
+        Ok(cred) => {
+            tracing::warn!(peer_uid = cred.uid(), peer_pid = ?cred.pid(), "refused a connection from another user");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!("refused a connection: cannot read the peer's credentials ({e})");
+            return;
+        }
+    }
+    let state = state.clone();
+    let service = hyper::service::service_fn(move |request| handle(state.clone(), request));
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let conn = graceful.watch(conn);
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("broker connection ended: {e}");
+        }
+    });
+}
+
+async fn reload_on(mut hup: Signal, state: Arc<State>, reload: Loader) {
+    while hup.recv().await.is_some() {
+        let path = state.config_path.display();
+        let reload = reload.clone();
+        match tokio::task::spawn_blocking(move || reload()).await {
+            Ok(Ok((config, manager))) => {
+                let kept = state.install(config, manager);
+                tracing::info!(
+                    "reloaded {path}; kept the cached tokens of: [{}]",
+                    kept.join(", ")
+                );
+            }
+            Ok(Err(e)) => {
+                tracing::error!(
+                    "reloading {path} failed; still serving the previous configuration: {e}"
+                )
+            }
+            Err(e) => tracing::error!("reloading {path} failed: {e}"),
+        }
+    }
+}
+
+impl State {
+    fn current(&self) -> Arc<Loaded> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Swaps in a new config and manager; unchanged providers keep their token. Returns
+    /// the ids that kept one.
+    fn install(&self, config: Config, manager: AuthManager) -> Vec<String> {
+        let old = self.current();
+        let kept: Vec<String> = config
+            .providers()
+            .filter(|spec| old.config.provider(&spec.id) == Some(*spec))
+            .filter(|spec| manager.adopt_cache(&old.manager, &spec.id))
+            .map(|spec| spec.id.to_string())
+            .collect();
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(Loaded { config, manager });
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        kept
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Reply, Infallible> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let reply = route(&state, request).await;
+    tracing::debug!(%method, %path, status = reply.status().as_u16(), "broker request");
+    Ok(reply)
+}
+
+async fn route(state: &State, request: Request<Incoming>) -> Reply {
+    match endpoint(state, request).await {
+        Ok(reply) => reply,
+        Err((kind, message)) => error(kind, message),
+    }
+}
+
+/// A request the broker will not serve: the error kind and message.
+type Refusal = (ErrorKind, String);
+
+async fn endpoint(state: &State, request: Request<Incoming>) -> Result<Reply, Refusal> {
+    let path = request.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let method = request.method().clone();
+    let want = |expected: Method| match method == expected {
+        true => Ok(()),
+        false => Err((
+            ErrorKind::MethodNotAllowed,
+            format!("{path} takes {expected}, not {method}"),
+        )),
+    };
+    let provider = |segment: &str| {
+        decode_segment(segment)
+            .ok_or_else(|| (ErrorKind::BadRequest, format!("bad provider id in {path}")))
+    };
+    let loaded = state.current();
+    let manager = &loaded.manager;
+    Ok(match segments.as_slice() {
+        ["v1", "health"] => {
+            want(Method::GET)?;
+            let health = Health {
+                status: "ok".into(),
+                config: state.config_path.display().to_string(),
+                pid: std::process::id(),
+                generation: state.generation.load(Ordering::Acquire),
+            };
+            json(StatusCode::OK, &health)
+        }
+        ["v1", "providers"] => {
+            want(Method::GET)?;
+            let providers = manager
+                .provider_ids()
+                .into_iter()
+                .filter_map(|id| manager.status(id).ok().map(ProviderInfo::from))
+                .collect();
+            json(StatusCode::OK, &ProvidersBody { providers })
+        }
+        ["v1", "token", id] => {
+            want(Method::GET)?;
+            token_reply(manager.auth(&provider(id)?).await)
+        }
+        ["v1", "token", id, "refresh"] => {
+            want(Method::POST)?;
+            token_reply(manager.refresh(&provider(id)?).await)
+        }
+        ["v1", "token", id, "unauthorized"] => {
+            want(Method::POST)?;
+            let id = provider(id)?;
+            let rejected = fingerprint(request)
+                .await
+                .map_err(|message| (ErrorKind::BadRequest, message))?;
+            token_reply(manager.unauthorized_fingerprint(&id, rejected).await)
+        }
+        _ => {
+            let message = format!("no such endpoint: {method} {path}");
+            return Err((ErrorKind::NotFound, message));
+        }
+    })
+}
+
+/// Reads `{"fingerprint": "sha256:..."}` from the request body.
+async fn fingerprint(request: Request<Incoming>) -> Result<Fingerprint, String> {
+    let body = Limited::new(request.into_body(), MAX_REQUEST_BODY)
+        .collect()
+        .await
+        .map_err(|e| format!("cannot read the request body: {e}"))?
+        .to_bytes();
+    let body: UnauthorizedBody = serde_json::from_slice(&body)
+        .map_err(|e| format!("the body must be {{\"fingerprint\": \"sha256:...\"}}: {e}"))?;
+    body.fingerprint.parse().map_err(|e| format!("{e}"))
+}
+
+fn token_reply(result: Result<crate::Token, crate::AuthError>) -> Reply {
+    match result {
+        Ok(token) => json(StatusCode::OK, &TokenBody::from(&token)),
+        Err(e) => error(ErrorKind::of(&e), e.to_string()),
+    }
+}
+
+fn error(kind: ErrorKind, message: String) -> Reply {
+    let status = StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    json(
+        status,
+        &ErrorBody {
+            error: message,
+            kind,
+        },
+    )
+}
+
+fn json(status: StatusCode, body: &impl Serialize) -> Reply {
+    // These bodies are plain structs of strings and numbers: serialising cannot fail.
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut reply = Response::new(Full::new(Bytes::from(bytes)));
+    *reply.status_mut() = status;
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    reply
+}
