@@ -2,6 +2,7 @@
 //! Each command lives in its own module and returns a [`Failure`] on error.
 
 mod check;
+mod demo;
 mod inspect;
 mod request;
 mod serve;
@@ -39,6 +40,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Print the configuration's JSON Schema.
     Schema,
+    /// Show the mission end to end on loopback: a token from the oauth2 plugin, 401
+    /// recovery after the API revokes it, and a token from a command source.
+    Demo(demo::DemoArgs),
 }
 
 /// Where to find the configuration and the policy (shared by commands that read them).
@@ -136,6 +140,7 @@ pub fn run() -> ExitCode {
         Command::Request(args) => request::run(args, cli.verbose),
         Command::Serve(args) => serve::run(args),
         Command::Schema => print_schema(),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
