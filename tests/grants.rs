@@ -176,3 +176,48 @@ async fn tokenhost_token_with_the_oauth2_plugin_and_a_secret_from_the_environmen
     assert!(!stderr.contains(secret), "{stderr}");
     assert_eq!(server.seen().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_requests_honour_http_proxy() {
+    // The "proxy" is a loopback server that answers every request itself. The token
+    // endpoint is a port where nothing listens: the token can only come through the proxy.
+    let proxy = Server::start(|_, _| Reply::token("via-proxy", 60)).await;
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = unused.local_addr().unwrap();
+    drop(unused);
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = support::toml_path(&support::plugin("oauth2"));
+    let config = support::write_config(
+        dir.path(),
+        &format!(
+            "[model_providers.corp.auth]\nplugin = {plugin}\nallowed_hosts = [\"{target}\"]\n\
+             [model_providers.corp.auth.config]\ntoken_url = \"http://{target}/token\"\n\
+             client_id = \"c\"\nclient_secret = \"x\"\nallow_secret_in_config = \"true\"\n"
+        ),
+    );
+    let args = vec![
+        "token".into(),
+        "corp".into(),
+        "-c".into(),
+        config.display().to_string(),
+    ];
+    let proxy_url = format!("http://{}", proxy.authority());
+    let out = tokenhost(
+        args,
+        vec![("HTTP_PROXY", proxy_url.clone()), ("http_proxy", proxy_url)],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "via-proxy\n");
+    // The allowlist was checked against the real target, and the proxy saw that target.
+    let seen = proxy.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].headers.get("host").map(String::as_str),
+        Some(target.to_string().as_str())
+    );
+}

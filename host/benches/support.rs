@@ -19,16 +19,17 @@ pub fn plugin(name: &str) -> PathBuf {
     path
 }
 
-/// Polls a future that completes without waiting (a cache hit) once, with no executor,
-/// so the figure is the future's own cost.
+/// Polls a future until it completes, spinning, with no executor: the figure is the
+/// future's own cost (a cache hit is ready on the first poll; a contended lock may take
+/// a few).
 #[inline]
 pub fn poll_ready<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("expected a future that is ready at once"),
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::hint::spin_loop();
     }
 }

@@ -96,9 +96,13 @@ pub struct ProviderStatus {
 
 /// Caches and refreshes tokens for a set of providers. Cheap to share (`Arc`).
 pub struct AuthManager {
-    providers: HashMap<Arc<str>, Arc<Provider>>,
+    providers: ProviderMap,
     clock: Arc<dyn Clock>,
 }
+
+/// Providers by id. The lookup is on every `auth()`: a fast non-cryptographic hash is
+/// enough, since ids come from the config, not from an attacker.
+type ProviderMap = HashMap<Arc<str>, Arc<Provider>, foldhash::fast::RandomState>;
 
 /// One provider as the manager drives it.
 pub(crate) struct Provider {
@@ -120,7 +124,7 @@ struct Outcome {
 
 /// Builds an [`AuthManager`].
 pub struct AuthManagerBuilder {
-    providers: HashMap<Arc<str>, Arc<Provider>>,
+    providers: ProviderMap,
     clock: Arc<dyn Clock>,
 }
 
@@ -164,7 +168,7 @@ impl AuthManager {
     /// Starts an empty manager with the system clocks.
     pub fn builder() -> AuthManagerBuilder {
         AuthManagerBuilder {
-            providers: HashMap::new(),
+            providers: ProviderMap::default(),
             clock: Arc::new(SystemClock::default()),
         }
     }
