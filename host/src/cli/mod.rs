@@ -170,6 +170,31 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
+/// The provider `id` of `config`, or a usage error that says why not (no such provider,
+/// or one without an `[auth]` table) and lists the providers that have a token source.
+fn provider_spec<'c>(
+    config: &'c Config,
+    id: &str,
+) -> Result<&'c tokenhost::config::ProviderSpec, Failure> {
+    if let Some(spec) = config.provider(id) {
+        return Ok(spec);
+    }
+    let mut known: Vec<&str> = config.providers().map(|p| &*p.id).collect();
+    known.sort_unstable();
+    let known = match known.is_empty() {
+        true => "(none)".to_string(),
+        false => known.join(", "),
+    };
+    let hint = match config.providers_without_auth().iter().any(|p| p == id) {
+        true => format!("provider \"{id}\" has no [auth] table"),
+        false => format!("unknown provider \"{id}\""),
+    };
+    Err(Failure::usage(format!(
+        "{hint}; providers with a token source in {}: {known}",
+        config.path().display()
+    )))
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

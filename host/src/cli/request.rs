@@ -56,24 +56,7 @@ pub fn run(args: RequestArgs, verbose: u8) -> Result<(), Failure> {
     let body = args.data.as_deref().map(read_data).transpose()?;
 
     let config = args.config.load()?;
-    let Some(spec) = config.provider(&args.provider) else {
-        let mut known: Vec<&str> = config.providers().map(|p| &*p.id).collect();
-        known.sort_unstable();
-        let known = if known.is_empty() {
-            "(none)".to_string()
-        } else {
-            known.join(", ")
-        };
-        let hint = if config.providers_without_auth().contains(&args.provider) {
-            format!("provider \"{}\" has no [auth] table", args.provider)
-        } else {
-            format!("unknown provider \"{}\"", args.provider)
-        };
-        return Err(Failure::usage(format!(
-            "{hint}; providers with a token source in {}: {known}",
-            config.path().display()
-        )));
-    };
+    let spec = super::provider_spec(&config, &args.provider)?;
     let factory = args.config.factory()?;
     let source = factory.build(spec).map_err(Failure::usage)?;
     let manager = tokenhost::AuthManager::builder()

@@ -34,24 +34,7 @@ pub struct TokenArgs {
 /// Runs `tokenhost token`.
 pub fn run(args: TokenArgs) -> Result<(), Failure> {
     let config = args.config.load()?;
-    let Some(spec) = config.provider(&args.provider) else {
-        let mut known: Vec<&str> = config.providers().map(|p| &*p.id).collect();
-        known.sort_unstable();
-        let hint = if config.providers_without_auth().contains(&args.provider) {
-            format!("provider \"{}\" has no [auth] table", args.provider)
-        } else {
-            format!("unknown provider \"{}\"", args.provider)
-        };
-        let known = if known.is_empty() {
-            "(none)".to_string()
-        } else {
-            known.join(", ")
-        };
-        return Err(Failure::usage(format!(
-            "{hint}; providers with a token source in {}: {known}",
-            config.path().display()
-        )));
-    };
+    let spec = super::provider_spec(&config, &args.provider)?;
     let runtime = super::runtime()?;
     let brokered = match args.no_broker {
         true => None,
