@@ -150,17 +150,8 @@ fn call(platform: &dyn Platform, prepared: &Prepared) -> Result<Outcome, PluginE
     if let Some(token_type) = parsed.token_type.as_deref().filter(|t| !is_bearer(t)) {
         return Err(super::not_bearer(prepared, token_type));
     }
-    let issued = Issued {
-        value: parsed.access_token.expose().to_string(),
-        expires_at_ms: parsed.expires_at_ms,
-    };
     let source = format!("token endpoint {}", prepared.request.url.display());
-    Ok(Outcome {
-        issued,
-        expires_in_s: parsed.expires_in_s,
-        source,
-        status: response.status,
-    })
+    Ok(Outcome::from_json(parsed, source, response.status))
 }
 
 #[cfg(test)]

@@ -53,6 +53,22 @@ pub(crate) struct Outcome {
     pub status: u16,
 }
 
+impl Outcome {
+    /// The outcome of a successful JSON token response from `source` (for example
+    /// `token endpoint https://...`), answered with HTTP `status`.
+    pub(crate) fn from_json(parsed: TokenResponse, source: String, status: u16) -> Outcome {
+        Outcome {
+            issued: Issued {
+                value: parsed.access_token.expose().to_string(),
+                expires_at_ms: parsed.expires_at_ms,
+            },
+            expires_in_s: parsed.expires_in_s,
+            source,
+            status,
+        }
+    }
+}
+
 /// A request ready to send, with what is needed to report on it.
 #[derive(Debug, Clone)]
 pub struct Prepared {

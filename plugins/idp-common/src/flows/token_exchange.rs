@@ -141,17 +141,8 @@ fn call(
         ),
         _ => {}
     }
-    let issued = Issued {
-        value: parsed.access_token.expose().to_string(),
-        expires_at_ms: parsed.expires_at_ms,
-    };
     let source = format!("token endpoint {}", prepared.request.url.display());
-    Ok(Outcome {
-        issued,
-        expires_in_s: parsed.expires_in_s,
-        source,
-        status: response.status,
-    })
+    Ok(Outcome::from_json(parsed, source, response.status))
 }
 
 #[cfg(test)]
