@@ -16,7 +16,7 @@ pub fn root() -> PathBuf {
 }
 
 /// The path of a built plugin (`name` as its crate name, e.g. "static-token"). Builds
-/// the plugin workspace once per test binary; cargo makes concurrent builds wait.
+/// the plugins once per test binary.
 pub fn plugin(name: &str) -> PathBuf {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let dir = BUILT
@@ -28,22 +28,14 @@ pub fn plugin(name: &str) -> PathBuf {
     path
 }
 
+/// Runs scripts/build-plugins: the plugins workspace and the template (its own
+/// workspace). Cargo makes concurrent builds from several test binaries wait.
 fn build_plugins() -> Result<PathBuf, String> {
-    let plugins = root().join("plugins");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(plugins.join("Cargo.toml"))
+    let output = Command::new(root().join("scripts/build-plugins"))
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTFLAGS")
         .output()
-        .map_err(|e| format!("cannot run cargo to build the plugins: {e}"))?;
+        .map_err(|e| format!("cannot run scripts/build-plugins: {e}"))?;
     if !output.status.success() {
         return Err(format!(
             "building the plugins failed (run scripts/build-plugins; is the wasm32-wasip2 \
@@ -51,7 +43,7 @@ fn build_plugins() -> Result<PathBuf, String> {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    Ok(plugins.join("target/wasm32-wasip2/release"))
+    Ok(root().join("plugins/target/wasm32-wasip2/release"))
 }
 
 /// Writes `text` as a config file in `dir` and returns its path.

@@ -4,12 +4,12 @@
 //! GitHub Actions OIDC, Kubernetes projected tokens).
 
 use super::{Outcome, Prepared, Trigger};
-use crate::config::Config;
-use crate::http::{Method, Request};
-use crate::response::{Endpoint, is_bearer};
-use crate::secret::{self, Secret};
-use crate::url::SchemePolicy;
-use crate::{Issued, Platform, PluginError, form};
+use tokenhost_plugin::config::Config;
+use tokenhost_plugin::http::{Method, Request};
+use tokenhost_plugin::oauth::{Endpoint, is_bearer};
+use tokenhost_plugin::secret::{self, Secret};
+use tokenhost_plugin::url::SchemePolicy;
+use tokenhost_plugin::{Error, Platform, Token, form};
 
 /// The name used in log lines.
 pub const PLUGIN: &str = "oauth2";
@@ -34,7 +34,7 @@ pub const KEYS: &[&str] = &[
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Builds the token request from `config` (reading the secret or assertion).
-pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, PluginError> {
+pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, Error> {
     let url = config.url("token_url", SchemePolicy::HttpsOrLoopback)?;
     let client_id = config.required("client_id")?;
     let timeout_ms = config.http_timeout_ms()?;
@@ -48,12 +48,12 @@ pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, Plu
 
     let summary = match (has_secret, assertion_file) {
         (true, Some(_)) => {
-            return Err(PluginError::InvalidConfig(
+            return Err(Error::InvalidConfig(
                 "set either a client secret (`client_secret_env`) or `client_assertion_file`, not both".to_string(),
             ));
         }
         (false, None) => {
-            return Err(PluginError::InvalidConfig(
+            return Err(Error::InvalidConfig(
                 "no client credential: set `client_secret_env` (an environment variable listed in `allowed_env`) \
                  or `client_assertion_file` (a file listed in `allowed_paths`)"
                     .to_string(),
@@ -63,7 +63,7 @@ pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, Plu
             if let Some(method) =
                 auth_method.filter(|m| *m != "private_key_jwt" && *m != "client_secret_jwt")
             {
-                return Err(PluginError::InvalidConfig(format!(
+                return Err(Error::InvalidConfig(format!(
                     "config key `auth_method` (`{method}`) applies to client secrets; leave it unset with `client_assertion_file`"
                 )));
             }
@@ -79,19 +79,19 @@ pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, Plu
         }
         (true, None) => {
             if config.get("client_assertion_type").is_some() {
-                return Err(PluginError::InvalidConfig(
+                return Err(Error::InvalidConfig(
                     "config key `client_assertion_type` applies only with `client_assertion_file`"
                         .to_string(),
                 ));
             }
             let method = auth_method.unwrap_or("client_secret_basic");
             if method != "client_secret_basic" && method != "client_secret_post" {
-                return Err(PluginError::InvalidConfig(format!(
+                return Err(Error::InvalidConfig(format!(
                     "config key `auth_method` must be `client_secret_basic` or `client_secret_post`, not `{method}`"
                 )));
             }
             let Some(client_secret) = secret::client_secret(platform, config)? else {
-                return Err(PluginError::InvalidConfig(
+                return Err(Error::InvalidConfig(
                     "no client secret configured".to_string(),
                 ));
             };
@@ -128,13 +128,21 @@ pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, Plu
     })
 }
 
+/// The client credentials flow.
+pub struct ClientCredentials;
+
+impl super::Flow for ClientCredentials {
+    fn fetch(platform: &dyn Platform, config: &Config, trigger: Trigger) -> Result<Token, Error> {
+        fetch(platform, config, trigger)
+    }
+}
+
+/// The client credentials flow as a plugin's token source.
+pub type Source = super::FlowSource<ClientCredentials>;
+
 /// Performs the grant. `resolve` and `refresh` both call this: the grant has no
 /// refresh token.
-pub fn fetch(
-    platform: &dyn Platform,
-    config: &Config,
-    trigger: Trigger,
-) -> Result<Issued, PluginError> {
+pub fn fetch(platform: &dyn Platform, config: &Config, trigger: Trigger) -> Result<Token, Error> {
     super::warn_unknown(platform, PLUGIN, config, KEYS);
     let prepared = match prepare(platform, config) {
         Ok(p) => p,
@@ -144,7 +152,7 @@ pub fn fetch(
     super::finish(platform, PLUGIN, trigger, &prepared.secrets, result)
 }
 
-fn call(platform: &dyn Platform, prepared: &Prepared) -> Result<Outcome, PluginError> {
+fn call(platform: &dyn Platform, prepared: &Prepared) -> Result<Outcome, Error> {
     let response = super::send(platform, PLUGIN, prepared)?;
     let parsed = super::parse_json(platform, PLUGIN, prepared, &response)?;
     if let Some(token_type) = parsed.token_type.as_deref().filter(|t| !is_bearer(t)) {
@@ -158,7 +166,8 @@ fn call(platform: &dyn Platform, prepared: &Prepared) -> Result<Outcome, PluginE
 mod tests {
     use super::*;
     use crate::flows::testing::{Fake, config};
-    use crate::http::HttpError;
+    use tokenhost_plugin::RefreshReason;
+    use tokenhost_plugin::http::HttpError;
 
     const URL: &str = "https://login.example.com/tenant/oauth2/v2.0/token";
 
@@ -186,7 +195,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             issued,
-            Issued {
+            Token {
                 value: "tok".into(),
                 expires_at_ms: Some(1_000_000 + 3_600_000)
             }
@@ -227,7 +236,7 @@ mod tests {
             ("resource", "urn:r"),
             ("http_timeout_ms", "900"),
         ]);
-        fetch(&fake, &cfg, Trigger::Refresh("forced")).unwrap();
+        fetch(&fake, &cfg, Trigger::Refresh(RefreshReason::Forced)).unwrap();
         let sent = fake.sent.borrow();
         assert_eq!(sent[0].header("authorization"), None);
         assert_eq!(sent[0].timeout_ms, 900);
@@ -256,7 +265,7 @@ mod tests {
         let mut fake = fake;
         fake.files
             .insert("/var/run/token".into(), "eyJhbGciOi.second.sig".into());
-        fetch(&fake, &cfg, Trigger::Refresh("expiring")).unwrap();
+        fetch(&fake, &cfg, Trigger::Refresh(RefreshReason::Expiring)).unwrap();
         assert!(
             fake.last_body()
                 .ends_with("client_assertion=eyJhbGciOi.second.sig")
@@ -351,10 +360,7 @@ mod tests {
         ];
         for (pairs, expected) in cases {
             let err = fetch(&fake, &config(pairs), Trigger::Resolve).unwrap_err();
-            assert!(
-                matches!(err, PluginError::InvalidConfig(_)),
-                "{pairs:?}: {err:?}"
-            );
+            assert!(matches!(err, Error::InvalidConfig(_)), "{pairs:?}: {err:?}");
             assert!(err.message().contains(expected), "{pairs:?}: {err:?}");
         }
         assert!(fake.sent.borrow().is_empty());
@@ -396,7 +402,7 @@ mod tests {
         let err = fetch(&fake, &basic(&[]), Trigger::Resolve).unwrap_err();
         assert_eq!(
             err,
-            PluginError::Denied(format!(
+            Error::Denied(format!(
                 "token endpoint {URL} refused: invalid_client: bad secret [redacted] (HTTP 401)"
             ))
         );
@@ -411,7 +417,7 @@ mod tests {
         let err = fetch(&fake, &basic(&[]), Trigger::Resolve).unwrap_err();
         assert_eq!(
             err,
-            PluginError::InvalidConfig(
+            Error::InvalidConfig(
                 "request to https://login.example.com denied by the host's allowlist (add `login.example.com` to `allowed_hosts`)".into()
             )
         );
@@ -420,7 +426,7 @@ mod tests {
             .fail(HttpError::Timeout("connect".into()));
         let err = fetch(&fake, &basic(&[]), Trigger::Resolve).unwrap_err();
         assert!(
-            matches!(&err, PluginError::Unavailable(m) if m.contains("timed out (connect; http_timeout_ms = 4000)")),
+            matches!(&err, Error::Unavailable(m) if m.contains("timed out (connect; http_timeout_ms = 4000)")),
             "{err:?}"
         );
         let fake = Fake::default()
@@ -428,13 +434,13 @@ mod tests {
             .respond(200, r#"{"access_token":"t","token_type":"DPoP"}"#);
         let err = fetch(&fake, &basic(&[]), Trigger::Resolve).unwrap_err();
         assert!(
-            matches!(&err, PluginError::InvalidConfig(m) if m.contains("type `DPoP`, not Bearer")),
+            matches!(&err, Error::InvalidConfig(m) if m.contains("type `DPoP`, not Bearer")),
             "{err:?}"
         );
         let fake = Fake::default().env("APP_SECRET", "pw").respond(503, "");
         let err = fetch(&fake, &basic(&[]), Trigger::Resolve).unwrap_err();
         assert!(
-            matches!(&err, PluginError::Unavailable(m) if m.contains("HTTP 503")),
+            matches!(&err, Error::Unavailable(m) if m.contains("HTTP 503")),
             "{err:?}"
         );
     }
@@ -447,7 +453,7 @@ mod tests {
             .respond(200, r#"{"access_token":"same"}"#);
         let cfg = basic(&[("scopes", "x")]);
         fetch(&fake, &cfg, Trigger::Resolve).unwrap();
-        fetch(&fake, &cfg, Trigger::Refresh("unauthorized")).unwrap();
+        fetch(&fake, &cfg, Trigger::Refresh(RefreshReason::Unauthorized)).unwrap();
         let logs = fake.all_logs();
         assert!(
             logs.contains("ignoring unknown config key `scopes`"),

@@ -4,11 +4,11 @@
 //! GCE's `.../identity?audience=...` ID token).
 
 use super::{Outcome, Prepared, Trigger};
-use crate::config::Config;
-use crate::http::{Method, Request};
-use crate::response::{Endpoint, check_token_value, is_bearer};
-use crate::url::SchemePolicy;
-use crate::{Issued, Platform, PluginError};
+use tokenhost_plugin::config::Config;
+use tokenhost_plugin::http::{Method, Request};
+use tokenhost_plugin::oauth::{Endpoint, check_token_value, is_bearer};
+use tokenhost_plugin::url::SchemePolicy;
+use tokenhost_plugin::{Error, Platform, Token};
 
 /// The name used in log lines.
 pub const PLUGIN: &str = "metadata";
@@ -20,12 +20,12 @@ pub const KEYS: &[&str] = &["url", "header", "format", "http_timeout_ms"];
 pub const DEFAULT_HEADER: &str = "Metadata-Flavor: Google";
 
 /// Parses `header` ("Name: value"); `none` sends no extra header.
-fn parse_header(raw: &str) -> Result<Option<(String, String)>, PluginError> {
+fn parse_header(raw: &str) -> Result<Option<(String, String)>, Error> {
     if raw.eq_ignore_ascii_case("none") {
         return Ok(None);
     }
     let bad = || {
-        PluginError::InvalidConfig(
+        Error::InvalidConfig(
             "config key `header` must look like `Name: value` (for example `Metadata-Flavor: Google` or `Metadata: true`), or be `none`".to_string(),
         )
     };
@@ -45,18 +45,18 @@ fn parse_header(raw: &str) -> Result<Option<(String, String)>, PluginError> {
 }
 
 /// Whether the answer is JSON (`format = "json"`, the default) or the token as text.
-fn text_format(config: &Config) -> Result<bool, PluginError> {
+fn text_format(config: &Config) -> Result<bool, Error> {
     match config.get("format") {
         None | Some("json") => Ok(false),
         Some("text") => Ok(true),
-        Some(_) => Err(PluginError::InvalidConfig(
+        Some(_) => Err(Error::InvalidConfig(
             "config key `format` must be `json` (a JSON object with `access_token`) or `text` (the token itself)".to_string(),
         )),
     }
 }
 
 /// Builds the GET request from `config`.
-pub fn prepare(config: &Config) -> Result<Prepared, PluginError> {
+pub fn prepare(config: &Config) -> Result<Prepared, Error> {
     let url = config.url("url", SchemePolicy::AnyHttp)?;
     let timeout_ms = config.http_timeout_ms()?;
     let text = text_format(config)?;
@@ -84,12 +84,20 @@ pub fn prepare(config: &Config) -> Result<Prepared, PluginError> {
     })
 }
 
+/// The instance metadata flow.
+pub struct Metadata;
+
+impl super::Flow for Metadata {
+    fn fetch(platform: &dyn Platform, config: &Config, trigger: Trigger) -> Result<Token, Error> {
+        fetch(platform, config, trigger)
+    }
+}
+
+/// The instance metadata flow as a plugin's token source.
+pub type Source = super::FlowSource<Metadata>;
+
 /// Fetches the token (for both `resolve` and `refresh`).
-pub fn fetch(
-    platform: &dyn Platform,
-    config: &Config,
-    trigger: Trigger,
-) -> Result<Issued, PluginError> {
+pub fn fetch(platform: &dyn Platform, config: &Config, trigger: Trigger) -> Result<Token, Error> {
     super::warn_unknown(platform, PLUGIN, config, KEYS);
     let result = prepare(config).and_then(|prepared| {
         let text = text_format(config)?;
@@ -98,7 +106,7 @@ pub fn fetch(
     super::finish(platform, PLUGIN, trigger, &[], result)
 }
 
-fn call(platform: &dyn Platform, prepared: &Prepared, text: bool) -> Result<Outcome, PluginError> {
+fn call(platform: &dyn Platform, prepared: &Prepared, text: bool) -> Result<Outcome, Error> {
     let response = super::send(platform, PLUGIN, prepared)?;
     let target = prepared.request.url.display();
     let source = format!("metadata server {target}");
@@ -107,12 +115,12 @@ fn call(platform: &dyn Platform, prepared: &Prepared, text: bool) -> Result<Outc
             .map(str::trim)
             .unwrap_or("");
         check_token_value(value).map_err(|why| {
-            PluginError::Unavailable(format!(
+            Error::Unavailable(format!(
                 "metadata server {target} answered HTTP {} with a token that {why}",
                 response.status
             ))
         })?;
-        let issued = Issued {
+        let issued = Token {
             value: value.to_string(),
             expires_at_ms: None,
         };
@@ -134,7 +142,7 @@ fn call(platform: &dyn Platform, prepared: &Prepared, text: bool) -> Result<Outc
 mod tests {
     use super::*;
     use crate::flows::testing::{Fake, config};
-    use crate::http::HttpError;
+    use tokenhost_plugin::http::HttpError;
 
     const GCE: &str = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token";
 
@@ -147,7 +155,7 @@ mod tests {
         let issued = fetch(&fake, &config(&[("url", GCE)]), Trigger::Resolve).unwrap();
         assert_eq!(
             issued,
-            Issued {
+            Token {
                 value: "ya29.m".into(),
                 expires_at_ms: Some(1_000_000 + 3_599_000)
             }
@@ -197,7 +205,7 @@ mod tests {
         let issued = fetch(&fake, &cfg, Trigger::Resolve).unwrap();
         assert_eq!(
             issued,
-            Issued {
+            Token {
                 value: "eyJhbGciOiJSUzI1NiJ9.e30.sig".into(),
                 expires_at_ms: None
             }
@@ -227,7 +235,7 @@ mod tests {
         ] {
             let err = fetch(&fake, &config(&pairs), Trigger::Resolve).unwrap_err();
             assert!(
-                matches!(&err, PluginError::InvalidConfig(m) if m.contains(expected)),
+                matches!(&err, Error::InvalidConfig(m) if m.contains(expected)),
                 "{pairs:?}: {err:?}"
             );
         }
@@ -240,24 +248,24 @@ mod tests {
         let fake = Fake::default().respond(404, "Not Found");
         let err = fetch(&fake, &config(&[("url", GCE)]), Trigger::Resolve).unwrap_err();
         assert!(
-            matches!(&err, PluginError::InvalidConfig(m) if m.contains("no such metadata path `/computeMetadata/v1/instance/service-accounts/default/token`")),
+            matches!(&err, Error::InvalidConfig(m) if m.contains("no such metadata path `/computeMetadata/v1/instance/service-accounts/default/token`")),
             "{err:?}"
         );
         let fake = Fake::default().respond(403, "");
         assert!(matches!(
             fetch(&fake, &config(&[("url", GCE)]), Trigger::Resolve),
-            Err(PluginError::Denied(_))
+            Err(Error::Denied(_))
         ));
         let fake = Fake::default().respond(500, "");
         assert!(matches!(
             fetch(&fake, &config(&[("url", GCE)]), Trigger::Resolve),
-            Err(PluginError::Unavailable(_))
+            Err(Error::Unavailable(_))
         ));
         let fake = Fake::default().fail(HttpError::Denied);
         let err = fetch(&fake, &config(&[("url", GCE)]), Trigger::Resolve).unwrap_err();
         assert_eq!(
             err,
-            PluginError::InvalidConfig(
+            Error::InvalidConfig(
                 "request to http://metadata.google.internal denied by the host's allowlist (add `metadata.google.internal` to `allowed_hosts`)".into()
             )
         );

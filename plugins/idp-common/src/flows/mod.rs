@@ -4,33 +4,33 @@
 //! - [`token_exchange`]: OAuth 2.0 token exchange (RFC 8693);
 //! - [`metadata`]: an instance metadata server (GCE, Azure IMDS).
 //!
-//! Each has `KEYS` (its config keys), `prepare` (config to request, no network) and
-//! `fetch` (the whole call). Every error message leaves through [`finish`], which
-//! removes the request's secrets from it.
+//! Each has `KEYS` (its config keys), `prepare` (config to request, no network),
+//! `fetch` (the whole call) and `Source`, the flow as a plugin's [`TokenSource`]. Every
+//! error message leaves through [`finish`], which removes the request's secrets from it.
 
 pub mod client_credentials;
 pub mod metadata;
 pub mod token_exchange;
 
+use std::marker::PhantomData;
+
 use std::cell::Cell;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use crate::config::Config;
-use crate::http::{Request, Response};
-use crate::response::{self, Endpoint, TokenResponse};
-use crate::secret::{self, Secret};
-use crate::{Issued, Level, Platform, PluginError};
-
-/// The `User-Agent` of every request.
-pub const USER_AGENT: &str = concat!("tokenhost-plugin/", env!("CARGO_PKG_VERSION"));
+use tokenhost_plugin::config::Config;
+use tokenhost_plugin::http::{Request, Response};
+use tokenhost_plugin::log::Level;
+use tokenhost_plugin::oauth::{self, Endpoint, TokenResponse};
+use tokenhost_plugin::secret::{self, Secret};
+use tokenhost_plugin::{Error, Host, Platform, RefreshReason, Token, TokenSource};
 
 /// Why the host asked for a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
     /// `resolve`.
     Resolve,
-    /// `refresh`, with the reason (`unauthorized`, `expiring`, `forced`).
-    Refresh(&'static str),
+    /// `refresh`, with the reason.
+    Refresh(RefreshReason),
 }
 
 impl Trigger {
@@ -42,10 +42,40 @@ impl Trigger {
     }
 }
 
+/// A flow: one way to get a token over a [`Platform`].
+pub trait Flow: 'static {
+    /// Runs the whole flow once.
+    fn fetch(platform: &dyn Platform, config: &Config, trigger: Trigger) -> Result<Token, Error>;
+}
+
+/// A [`Flow`] as a plugin: keeps the provider's config and runs the flow on the host's
+/// platform for every `resolve` and `refresh` (the host caches the tokens).
+pub struct FlowSource<F: Flow> {
+    config: Config,
+    flow: PhantomData<F>,
+}
+
+impl<F: Flow> TokenSource for FlowSource<F> {
+    fn new(config: Config) -> Result<Self, Error> {
+        Ok(FlowSource {
+            config,
+            flow: PhantomData,
+        })
+    }
+
+    fn resolve(&mut self) -> Result<Token, Error> {
+        F::fetch(&Host, &self.config, Trigger::Resolve)
+    }
+
+    fn refresh(&mut self, reason: RefreshReason) -> Result<Token, Error> {
+        F::fetch(&Host, &self.config, Trigger::Refresh(reason))
+    }
+}
+
 /// What a successful flow reports.
 #[derive(Debug, Clone)]
 pub(crate) struct Outcome {
-    pub issued: Issued,
+    pub issued: Token,
     /// `expires_in`, for the log.
     pub expires_in_s: Option<u64>,
     /// Who issued the token, e.g. `token endpoint https://...`.
@@ -58,7 +88,7 @@ impl Outcome {
     /// `token endpoint https://...`), answered with HTTP `status`.
     pub(crate) fn from_json(parsed: TokenResponse, source: String, status: u16) -> Outcome {
         Outcome {
-            issued: Issued {
+            issued: Token {
                 value: parsed.access_token.expose().to_string(),
                 expires_at_ms: parsed.expires_at_ms,
             },
@@ -97,7 +127,10 @@ pub(crate) fn warn_unknown(platform: &dyn Platform, plugin: &str, config: &Confi
 pub(crate) fn base_headers(form: bool) -> Vec<(String, String)> {
     let mut headers = vec![
         ("accept".to_string(), "application/json".to_string()),
-        ("user-agent".to_string(), USER_AGENT.to_string()),
+        (
+            "user-agent".to_string(),
+            tokenhost_plugin::http::USER_AGENT.to_string(),
+        ),
     ];
     if form {
         headers.push((
@@ -114,7 +147,7 @@ pub(crate) fn send(
     platform: &dyn Platform,
     plugin: &str,
     prepared: &Prepared,
-) -> Result<Response, PluginError> {
+) -> Result<Response, Error> {
     let request = &prepared.request;
     platform.log(
         Level::Info,
@@ -129,7 +162,7 @@ pub(crate) fn send(
         .send(request)
         .map_err(|e| e.into_plugin_error(&request.url, request.timeout_ms))?;
     if !(200..300).contains(&response.status) {
-        return Err(response::map_error_status(
+        return Err(oauth::map_error_status(
             prepared.endpoint,
             &request.url.display(),
             request.url.path(),
@@ -145,8 +178,8 @@ pub(crate) fn parse_json(
     plugin: &str,
     prepared: &Prepared,
     response: &Response,
-) -> Result<TokenResponse, PluginError> {
-    let parsed = response::parse_success(
+) -> Result<TokenResponse, Error> {
+    let parsed = oauth::parse_success(
         prepared.endpoint,
         &prepared.request.url.display(),
         response.status,
@@ -169,8 +202,8 @@ pub(crate) fn shown_type(token_type: &str) -> String {
 }
 
 /// The error for a token that is not Bearer.
-pub(crate) fn not_bearer(prepared: &Prepared, token_type: &str) -> PluginError {
-    PluginError::InvalidConfig(format!(
+pub(crate) fn not_bearer(prepared: &Prepared, token_type: &str) -> Error {
+    Error::InvalidConfig(format!(
         "{} {} issued a token of type `{}`, not Bearer; tokenhost sends only Bearer tokens",
         match prepared.endpoint {
             Endpoint::Token => "token endpoint",
@@ -199,8 +232,8 @@ pub(crate) fn finish(
     plugin: &str,
     trigger: Trigger,
     secrets: &[Secret],
-    result: Result<Outcome, PluginError>,
-) -> Result<Issued, PluginError> {
+    result: Result<Outcome, Error>,
+) -> Result<Token, Error> {
     match result {
         Err(error) => {
             let error = error.map_message(|m| secret::redact(&m, secrets));
@@ -253,8 +286,9 @@ pub(crate) mod testing {
     use std::cell::RefCell;
     use std::collections::HashMap;
 
-    use crate::http::{HttpError, Request, Response};
-    use crate::{Level, Platform};
+    use tokenhost_plugin::Platform;
+    use tokenhost_plugin::http::{HttpError, Request, Response};
+    use tokenhost_plugin::log::Level;
 
     #[derive(Default)]
     pub struct Fake {
@@ -326,8 +360,8 @@ pub(crate) mod testing {
         }
     }
 
-    pub fn config(pairs: &[(&str, &str)]) -> crate::config::Config {
-        crate::config::Config::new(
+    pub fn config(pairs: &[(&str, &str)]) -> tokenhost_plugin::Config {
+        tokenhost_plugin::Config::new(
             pairs
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

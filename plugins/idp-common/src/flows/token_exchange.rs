@@ -3,12 +3,13 @@
 //! is exchanged for an access token.
 
 use super::{Outcome, Prepared, Trigger};
-use crate::config::Config;
-use crate::http::{Method, Request};
-use crate::response::{Endpoint, is_bearer};
-use crate::secret::{self, Secret};
-use crate::url::SchemePolicy;
-use crate::{Issued, Level, Platform, PluginError, form};
+use tokenhost_plugin::config::Config;
+use tokenhost_plugin::http::{Method, Request};
+use tokenhost_plugin::log::Level;
+use tokenhost_plugin::oauth::{Endpoint, is_bearer};
+use tokenhost_plugin::secret::{self, Secret};
+use tokenhost_plugin::url::SchemePolicy;
+use tokenhost_plugin::{Error, Platform, Token, form};
 
 /// The name used in log lines.
 pub const PLUGIN: &str = "token-exchange";
@@ -37,7 +38,7 @@ pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// Builds the exchange request from `config` (reading the subject token and secret).
-pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, PluginError> {
+pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, Error> {
     let url = config.url("token_url", SchemePolicy::HttpsOrLoopback)?;
     let subject_path = config.required("subject_token_file")?;
     let timeout_ms = config.http_timeout_ms()?;
@@ -47,7 +48,7 @@ pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, Plu
         .unwrap_or(ACCESS_TOKEN_TYPE);
     let client_id = config.get("client_id");
     if client_id.is_none() && secret::has_client_secret(config) {
-        return Err(PluginError::InvalidConfig(
+        return Err(Error::InvalidConfig(
             "a client secret needs `client_id` too".to_string(),
         ));
     }
@@ -97,12 +98,20 @@ pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, Plu
     })
 }
 
+/// The token exchange flow.
+pub struct TokenExchange;
+
+impl super::Flow for TokenExchange {
+    fn fetch(platform: &dyn Platform, config: &Config, trigger: Trigger) -> Result<Token, Error> {
+        fetch(platform, config, trigger)
+    }
+}
+
+/// The token exchange flow as a plugin's token source.
+pub type Source = super::FlowSource<TokenExchange>;
+
 /// Performs the exchange (for both `resolve` and `refresh`).
-pub fn fetch(
-    platform: &dyn Platform,
-    config: &Config,
-    trigger: Trigger,
-) -> Result<Issued, PluginError> {
+pub fn fetch(platform: &dyn Platform, config: &Config, trigger: Trigger) -> Result<Token, Error> {
     super::warn_unknown(platform, PLUGIN, config, KEYS);
     let prepared = match prepare(platform, config) {
         Ok(p) => p,
@@ -116,11 +125,7 @@ pub fn fetch(
     super::finish(platform, PLUGIN, trigger, &secrets, result)
 }
 
-fn call(
-    platform: &dyn Platform,
-    prepared: &Prepared,
-    requested: &str,
-) -> Result<Outcome, PluginError> {
+fn call(platform: &dyn Platform, prepared: &Prepared, requested: &str) -> Result<Outcome, Error> {
     let response = super::send(platform, PLUGIN, prepared)?;
     let parsed = super::parse_json(platform, PLUGIN, prepared, &response)?;
     if let Some(token_type) = parsed.token_type.as_deref() {
@@ -172,7 +177,7 @@ mod tests {
         let issued = fetch(&fake, &gcp(), Trigger::Resolve).unwrap();
         assert_eq!(
             issued,
-            Issued {
+            Token {
                 value: "ya29.x".into(),
                 expires_at_ms: Some(1_000_000 + 3_599_000)
             }
@@ -230,7 +235,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            matches!(&err, PluginError::InvalidConfig(m) if m.contains("needs `client_id`")),
+            matches!(&err, Error::InvalidConfig(m) if m.contains("needs `client_id`")),
             "{err:?}"
         );
     }
@@ -241,11 +246,11 @@ mod tests {
         let err = fetch(&fake, &config(&[("token_url", STS)]), Trigger::Resolve).unwrap_err();
         assert_eq!(
             err,
-            PluginError::InvalidConfig("missing required config key `subject_token_file`".into())
+            Error::InvalidConfig("missing required config key `subject_token_file`".into())
         );
         let err = fetch(&fake, &gcp(), Trigger::Resolve).unwrap_err();
         assert!(
-            matches!(&err, PluginError::InvalidConfig(m) if m.contains("`/run/oidc.jwt`") && m.contains("allowed_paths")),
+            matches!(&err, Error::InvalidConfig(m) if m.contains("`/run/oidc.jwt`") && m.contains("allowed_paths")),
             "{err:?}"
         );
 
@@ -254,7 +259,7 @@ mod tests {
             .respond(400, r#"{"error":"invalid_grant","error_description":"The audience in ID Token [x] does not match; token eyJ.subject.sig"}"#);
         let err = fetch(&fake, &gcp(), Trigger::Resolve).unwrap_err();
         assert!(
-            matches!(&err, PluginError::Denied(m) if m.starts_with(&format!("token endpoint {STS} refused: invalid_grant: The audience")) && m.contains("[redacted]") && !m.contains("eyJ.subject")),
+            matches!(&err, Error::Denied(m) if m.starts_with(&format!("token endpoint {STS} refused: invalid_grant: The audience")) && m.contains("[redacted]") && !m.contains("eyJ.subject")),
             "{err:?}"
         );
 
@@ -263,7 +268,7 @@ mod tests {
             r#"{"error":"invalid_target","error_description":"bad audience"}"#,
         );
         let err = fetch(&fake, &gcp(), Trigger::Resolve).unwrap_err();
-        assert!(matches!(err, PluginError::InvalidConfig(_)), "{err:?}");
+        assert!(matches!(err, Error::InvalidConfig(_)), "{err:?}");
     }
 
     #[test]
@@ -273,7 +278,7 @@ mod tests {
             .respond(200, r#"{"access_token":"a","token_type":"N_A"}"#);
         let err = fetch(&fake, &gcp(), Trigger::Resolve).unwrap_err();
         assert!(
-            matches!(&err, PluginError::InvalidConfig(m) if m.contains("`N_A`")),
+            matches!(&err, Error::InvalidConfig(m) if m.contains("`N_A`")),
             "{err:?}"
         );
 

@@ -1,6 +1,12 @@
 //! The provider's `auth.config` table as the plugin gets it from `host.config`.
+//!
+//! Every accessor that can fail returns an [`Error::InvalidConfig`] naming the key, so a
+//! plugin can write `config.required("client_id")?` and the person reading the host's
+//! error knows what to fix.
 
-use crate::PluginError;
+use std::str::FromStr;
+
+use crate::Error;
 use crate::http::DEFAULT_TIMEOUT_MS;
 use crate::url::{self, SchemePolicy, Url};
 
@@ -14,8 +20,17 @@ pub struct Config {
 }
 
 impl Config {
+    /// A config of these key/value pairs (for tests; plugins get theirs from
+    /// [`crate::TokenSource::new`]).
     pub fn new(entries: Vec<(String, String)>) -> Self {
         Config { entries }
+    }
+
+    /// The provider's config, asked of the host. String values come as they are; other
+    /// TOML values (numbers, booleans) as their TOML text, so `ttl_ms = 60000` and
+    /// `ttl_ms = "60000"` read the same.
+    pub fn from_host() -> Self {
+        Config::new(crate::bindings::tokenhost::plugin::host::config())
     }
 
     /// The trimmed value of `key`, unless missing or empty.
@@ -28,36 +43,47 @@ impl Config {
     }
 
     /// The value of `key`, or an `InvalidConfig` naming it.
-    pub fn required(&self, key: &str) -> Result<&str, PluginError> {
-        self.get(key).ok_or_else(|| {
-            PluginError::InvalidConfig(format!("missing required config key `{key}`"))
-        })
+    pub fn required(&self, key: &str) -> Result<&str, Error> {
+        self.get(key)
+            .ok_or_else(|| Error::InvalidConfig(format!("missing required config key `{key}`")))
+    }
+
+    /// `key` parsed as a `T` (a number, say), or `None` when unset. A value that does not
+    /// parse is an `InvalidConfig` naming the key and the expected type `what`.
+    pub fn parse<T: FromStr>(&self, key: &str, what: &str) -> Result<Option<T>, Error> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(raw) => raw
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::InvalidConfig(format!("config key `{key}` must be {what}"))),
+        }
     }
 
     /// `key` as a boolean (`true`/`false`; unset is false).
-    pub fn flag(&self, key: &str) -> Result<bool, PluginError> {
+    pub fn flag(&self, key: &str) -> Result<bool, Error> {
         match self.get(key) {
             None => Ok(false),
             Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
             Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-            Some(_) => Err(PluginError::InvalidConfig(format!(
+            Some(_) => Err(Error::InvalidConfig(format!(
                 "config key `{key}` must be \"true\" or \"false\""
             ))),
         }
     }
 
     /// `key` parsed as a URL under `policy`.
-    pub fn url(&self, key: &str, policy: SchemePolicy) -> Result<Url, PluginError> {
-        url::parse(key, self.required(key)?, policy).map_err(PluginError::InvalidConfig)
+    pub fn url(&self, key: &str, policy: SchemePolicy) -> Result<Url, Error> {
+        url::parse(key, self.required(key)?, policy).map_err(Error::InvalidConfig)
     }
 
     /// `http_timeout_ms`: default 4000, between 1 and [`MAX_TIMEOUT_MS`].
-    pub fn http_timeout_ms(&self) -> Result<u64, PluginError> {
+    pub fn http_timeout_ms(&self) -> Result<u64, Error> {
         match self.get("http_timeout_ms") {
             None => Ok(DEFAULT_TIMEOUT_MS),
             Some(raw) => match raw.parse::<u64>() {
                 Ok(ms) if (1..=MAX_TIMEOUT_MS).contains(&ms) => Ok(ms),
-                _ => Err(PluginError::InvalidConfig(format!(
+                _ => Err(Error::InvalidConfig(format!(
                     "config key `http_timeout_ms` must be an integer between 1 and {MAX_TIMEOUT_MS} (milliseconds)"
                 ))),
             },
@@ -99,8 +125,21 @@ mod tests {
         assert_eq!(c.get("c"), None);
         assert_eq!(
             c.required("b"),
-            Err(PluginError::InvalidConfig(
+            Err(Error::InvalidConfig(
                 "missing required config key `b`".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn parses_typed_values_naming_the_key() {
+        let c = config(&[("ttl_ms", "60000"), ("bad", "-3")]);
+        assert_eq!(c.parse::<u64>("ttl_ms", "milliseconds"), Ok(Some(60_000)));
+        assert_eq!(c.parse::<u64>("unset", "milliseconds"), Ok(None));
+        assert_eq!(
+            c.parse::<u64>("bad", "a non-negative integer (milliseconds)"),
+            Err(Error::InvalidConfig(
+                "config key `bad` must be a non-negative integer (milliseconds)".into()
             ))
         );
     }

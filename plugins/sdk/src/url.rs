@@ -71,7 +71,7 @@ fn is_loopback_host(host: &str) -> bool {
 }
 
 /// Parses `raw`, the value of config key `key`. Errors are messages for
-/// [`crate::PluginError::InvalidConfig`].
+/// [`crate::Error::InvalidConfig`].
 pub fn parse(key: &str, raw: &str, policy: SchemePolicy) -> Result<Url, String> {
     let raw = raw.trim();
     let bad = |why: &str| {

@@ -1,10 +1,10 @@
 //! Token responses: the JSON of a successful answer and the mapping of error answers
-//! (RFC 6749 §5.1 and §5.2) to [`PluginError`].
+//! (RFC 6749 §5.1 and §5.2) to [`Error`].
 
 use serde_json::{Map, Value};
 
-use crate::PluginError;
-use crate::http::Response;
+use crate::Error;
+use crate::http::{Response, status_text};
 use crate::secret::Secret;
 
 /// The longest token accepted, in bytes (the WIT contract's limit).
@@ -121,10 +121,10 @@ pub fn parse_success(
     status: u16,
     body: &[u8],
     now_ms: u64,
-) -> Result<TokenResponse, PluginError> {
+) -> Result<TokenResponse, Error> {
     let noun = endpoint.noun();
     let malformed = |why: String| {
-        PluginError::Unavailable(format!("{noun} {target} answered HTTP {status} with {why}"))
+        Error::Unavailable(format!("{noun} {target} answered HTTP {status} with {why}"))
     };
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         // serde_json's syntax errors carry a position, never the input.
@@ -204,36 +204,6 @@ pub fn error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
     (error, description)
 }
 
-/// The reason phrase of common statuses.
-pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        301 => "Moved Permanently",
-        302 => "Found",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        410 => "Gone",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "",
-    }
-}
-
-fn status_text(status: u16) -> String {
-    match reason_phrase(status) {
-        "" => format!("HTTP {status}"),
-        phrase => format!("HTTP {status} {phrase}"),
-    }
-}
-
 /// Maps a non-2xx `response` from `endpoint` at `target` (a URL without query, whose
 /// path is `path`) to the error to report.
 ///
@@ -250,7 +220,7 @@ pub fn map_error_status(
     target: &str,
     path: &str,
     response: &Response,
-) -> PluginError {
+) -> Error {
     let status = response.status;
     let noun = endpoint.noun();
     let key = endpoint.url_key();
@@ -276,7 +246,7 @@ pub fn map_error_status(
             .header("location")
             .map(|l| format!(" to `{}`", clean(l.split('?').next().unwrap_or(""), 200)))
             .unwrap_or_default();
-        return PluginError::InvalidConfig(format!(
+        return Error::InvalidConfig(format!(
             "{noun} {target} answered {} (redirect{location}); redirects are not followed: set `{key}` to the final URL",
             status_text(status)
         ));
@@ -285,23 +255,21 @@ pub fn map_error_status(
     match endpoint {
         Endpoint::Token => {
             if DENIED_CODES.contains(&code) && matches!(status, 400 | 401 | 403) {
-                return PluginError::Denied(format!(
-                    "{noun} {target} refused: {detail} (HTTP {status})"
-                ));
+                return Error::Denied(format!("{noun} {target} refused: {detail} (HTTP {status})"));
             }
             if CONFIG_CODES.contains(&code) && is_4xx {
-                return PluginError::InvalidConfig(format!(
+                return Error::InvalidConfig(format!(
                     "{noun} {target} rejected the request: {detail} (HTTP {status}); check the plugin's configuration"
                 ));
             }
             if matches!(status, 401 | 403) {
-                return PluginError::Denied(with_detail(format!(
+                return Error::Denied(with_detail(format!(
                     "{noun} {target} refused: {}",
                     status_text(status)
                 )));
             }
             if matches!(status, 404 | 405) {
-                return PluginError::InvalidConfig(with_detail(format!(
+                return Error::InvalidConfig(with_detail(format!(
                     "{noun} {target} answered {}; check `{key}`",
                     status_text(status)
                 )));
@@ -309,19 +277,19 @@ pub fn map_error_status(
         }
         Endpoint::Metadata => match status {
             401 | 403 => {
-                return PluginError::Denied(with_detail(format!(
+                return Error::Denied(with_detail(format!(
                     "{noun} {target} refused: {}",
                     status_text(status)
                 )));
             }
             404 => {
-                return PluginError::InvalidConfig(with_detail(format!(
+                return Error::InvalidConfig(with_detail(format!(
                     "{noun} {target}: no such metadata path `{path}` ({}); check `{key}`",
                     status_text(status)
                 )));
             }
             400 => {
-                return PluginError::InvalidConfig(with_detail(format!(
+                return Error::InvalidConfig(with_detail(format!(
                     "{noun} {target} rejected the request ({}); check `url` and `header`",
                     status_text(status)
                 )));
@@ -335,7 +303,7 @@ pub fn map_error_status(
         .filter(|v| v.len() <= 40)
         .map(|v| format!("; Retry-After: {}", clean(v, 40)))
         .unwrap_or_default();
-    PluginError::Unavailable(format!(
+    Error::Unavailable(format!(
         "{}{retry}",
         with_detail(format!("{noun} {target} answered {}", status_text(status)))
     ))
@@ -355,11 +323,11 @@ mod tests {
         }
     }
 
-    fn token(status: u16, body: &str) -> PluginError {
+    fn token(status: u16, body: &str) -> Error {
         map_error_status(Endpoint::Token, T, "/oauth2/token", &response(status, body))
     }
 
-    fn metadata(status: u16, body: &str) -> PluginError {
+    fn metadata(status: u16, body: &str) -> Error {
         map_error_status(
             Endpoint::Metadata,
             "http://169.254.169.254/x",
@@ -449,7 +417,7 @@ mod tests {
             "{\"access_token\":\"sec\\nret\"}",
         ] {
             let e = parse_success(Endpoint::Token, T, 200, body.as_bytes(), 0).unwrap_err();
-            assert!(matches!(e, PluginError::Unavailable(_)), "{body}: {e:?}");
+            assert!(matches!(e, Error::Unavailable(_)), "{body}: {e:?}");
             assert!(e.message().contains("HTTP 200"), "{e:?}");
             assert!(!e.message().contains("sec"), "{e:?}");
         }
@@ -468,13 +436,13 @@ mod tests {
         );
         assert_eq!(
             e,
-            PluginError::Denied(format!(
+            Error::Denied(format!(
                 "token endpoint {T} refused: invalid_client: Client authentication failed (HTTP 401)"
             ))
         );
         for code in DENIED_CODES {
             let e = token(400, &format!(r#"{{"error":"{code}"}}"#));
-            assert!(matches!(e, PluginError::Denied(_)), "{code}: {e:?}");
+            assert!(matches!(e, Error::Denied(_)), "{code}: {e:?}");
             assert!(e.message().contains(code), "{e:?}");
         }
         for code in [
@@ -486,25 +454,23 @@ mod tests {
                 400,
                 &format!(r#"{{"error":"{code}","error_description":"d"}}"#),
             );
-            assert!(matches!(e, PluginError::InvalidConfig(_)), "{code}: {e:?}");
+            assert!(matches!(e, Error::InvalidConfig(_)), "{code}: {e:?}");
             assert!(e.message().contains(&format!("{code}: d")), "{e:?}");
             assert!(e.message().contains("HTTP 400"), "{e:?}");
         }
+        assert!(matches!(token(401, ""), Error::Denied(m) if m.contains("HTTP 401 Unauthorized")));
+        assert!(matches!(token(403, "<html>"), Error::Denied(_)));
         assert!(
-            matches!(token(401, ""), PluginError::Denied(m) if m.contains("HTTP 401 Unauthorized"))
-        );
-        assert!(matches!(token(403, "<html>"), PluginError::Denied(_)));
-        assert!(
-            matches!(token(404, "nope"), PluginError::InvalidConfig(m) if m.contains("check `token_url`"))
+            matches!(token(404, "nope"), Error::InvalidConfig(m) if m.contains("check `token_url`"))
         );
         // A DENIED code with a 5xx is still transient.
         assert!(matches!(
             token(503, r#"{"error":"invalid_client"}"#),
-            PluginError::Unavailable(_)
+            Error::Unavailable(_)
         ));
         for status in [400, 409, 429, 500, 502, 503, 504] {
             let e = token(status, r#"{"error":"temporarily_unavailable"}"#);
-            assert!(matches!(e, PluginError::Unavailable(_)), "{status}: {e:?}");
+            assert!(matches!(e, Error::Unavailable(_)), "{status}: {e:?}");
             assert!(e.message().contains(&format!("HTTP {status}")), "{e:?}");
         }
     }
@@ -516,7 +482,7 @@ mod tests {
         let e = map_error_status(Endpoint::Token, T, "/", &r);
         assert_eq!(
             e,
-            PluginError::Unavailable(format!(
+            Error::Unavailable(format!(
                 "token endpoint {T} answered HTTP 429 Too Many Requests; Retry-After: 30"
             ))
         );
@@ -527,18 +493,18 @@ mod tests {
         ));
         let e = map_error_status(Endpoint::Token, T, "/", &r);
         assert!(
-            matches!(&e, PluginError::InvalidConfig(m) if m.contains("`https://other.example/token`") && !m.contains("secret")),
+            matches!(&e, Error::InvalidConfig(m) if m.contains("`https://other.example/token`") && !m.contains("secret")),
             "{e:?}"
         );
     }
 
     #[test]
     fn metadata_error_table() {
-        assert!(matches!(metadata(401, ""), PluginError::Denied(_)));
-        assert!(matches!(metadata(403, ""), PluginError::Denied(_)));
+        assert!(matches!(metadata(401, ""), Error::Denied(_)));
+        assert!(matches!(metadata(403, ""), Error::Denied(_)));
         let e = metadata(404, "Not Found");
         assert!(
-            matches!(&e, PluginError::InvalidConfig(m) if m.contains("no such metadata path `/x`")),
+            matches!(&e, Error::InvalidConfig(m) if m.contains("no such metadata path `/x`")),
             "{e:?}"
         );
         let e = metadata(
@@ -546,12 +512,12 @@ mod tests {
             r#"{"error":"invalid_request","error_description":"Required metadata header not specified"}"#,
         );
         assert!(
-            matches!(&e, PluginError::InvalidConfig(m) if m.contains("Required metadata header")),
+            matches!(&e, Error::InvalidConfig(m) if m.contains("Required metadata header")),
             "{e:?}"
         );
         for status in [429, 500, 503] {
             assert!(
-                matches!(metadata(status, ""), PluginError::Unavailable(_)),
+                matches!(metadata(status, ""), Error::Unavailable(_)),
                 "{status}"
             );
         }

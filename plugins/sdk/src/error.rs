@@ -1,0 +1,62 @@
+//! The contract's three kinds of failure.
+
+/// Why a plugin could not produce a token; mirrors the WIT `error` variant, whose kind
+/// tells the host whether retrying can help.
+///
+/// The message is shown to people and written to logs: it must never contain a secret
+/// (see [`crate::secret::redact`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The configuration is wrong (a missing or malformed key); a person must fix it.
+    InvalidConfig(String),
+    /// The identity provider refused (bad credentials, revoked grant); a person must act.
+    Denied(String),
+    /// A transient failure (network, 5xx, rate limit); retrying later may help.
+    Unavailable(String),
+}
+
+impl Error {
+    /// An [`Error::InvalidConfig`].
+    pub fn invalid_config(message: impl Into<String>) -> Self {
+        Error::InvalidConfig(message.into())
+    }
+
+    /// An [`Error::Denied`].
+    pub fn denied(message: impl Into<String>) -> Self {
+        Error::Denied(message.into())
+    }
+
+    /// An [`Error::Unavailable`].
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Error::Unavailable(message.into())
+    }
+
+    /// The message, whatever the kind.
+    pub fn message(&self) -> &str {
+        match self {
+            Error::InvalidConfig(m) | Error::Denied(m) | Error::Unavailable(m) => m,
+        }
+    }
+
+    /// The same kind of error with its message passed through `f`.
+    pub fn map_message(self, f: impl FnOnce(String) -> String) -> Self {
+        match self {
+            Error::InvalidConfig(m) => Error::InvalidConfig(f(m)),
+            Error::Denied(m) => Error::Denied(f(m)),
+            Error::Unavailable(m) => Error::Unavailable(f(m)),
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Error::InvalidConfig(_) => "invalid config",
+            Error::Denied(_) => "denied",
+            Error::Unavailable(_) => "unavailable",
+        };
+        write!(f, "{kind}: {}", self.message())
+    }
+}
+
+impl std::error::Error for Error {}
