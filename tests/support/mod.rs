@@ -1,6 +1,7 @@
 //! Shared by the end-to-end tests: building the real plugins once, and small helpers.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod idp;
 
 use std::path::{Path, PathBuf};

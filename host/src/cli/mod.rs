@@ -4,6 +4,7 @@
 mod check;
 mod demo;
 mod inspect;
+mod new_plugin;
 mod request;
 mod serve;
 mod token;
@@ -34,6 +35,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Describe a plugin file: sha256, size, contract, exports and imports.
     Inspect(inspect::InspectArgs),
+    /// Create a plugin crate from the template, ready to build for wasm32-wasip2.
+    NewPlugin(new_plugin::NewPluginArgs),
     /// Send an HTTP request with a provider's token (curl-like); the body goes to stdout.
     Request(request::RequestArgs),
     /// Serve tokens to other processes on a Unix socket (the token broker).
@@ -137,6 +140,7 @@ pub fn run() -> ExitCode {
         Command::Token(args) => token::run(args),
         Command::Check(args) => check::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::NewPlugin(args) => new_plugin::run(args),
         Command::Request(args) => request::run(args, cli.verbose),
         Command::Serve(args) => serve::run(args),
         Command::Schema => print_schema(),
