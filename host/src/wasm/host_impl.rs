@@ -31,18 +31,10 @@ impl HostImports for PluginState {
     }
 }
 
-/// Cuts `message` at [`LOG_LINE_MAX`] bytes (on a char boundary) and escapes control
-/// characters, so one call is one log line.
+/// Cuts `message` at [`LOG_LINE_MAX`] bytes and escapes control characters, so one
+/// call is one log line.
 fn cap_line(message: &str) -> String {
-    let mut end = message.len().min(LOG_LINE_MAX);
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut line: String = message[..end].escape_debug().collect();
-    if end < message.len() {
-        line.push_str("...");
-    }
-    line
+    super::output::one_line(message, LOG_LINE_MAX)
 }
 
 #[cfg(test)]

@@ -250,17 +250,9 @@ fn guest_reason(reason: RefreshReason) -> GuestRefreshReason {
     }
 }
 
-/// Caps a message from the plugin at 1 KiB and makes it one line.
+/// Caps a message from the plugin at 1 KiB and makes it one safe line.
 fn cap(message: &str) -> String {
-    let mut end = message.len().min(1024);
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut text: String = message[..end].escape_debug().collect();
-    if end < message.len() {
-        text.push_str("...");
-    }
-    text
+    super::output::one_line(message, 1024)
 }
 
 const _: () = assert!(
