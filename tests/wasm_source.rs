@@ -177,6 +177,16 @@ fn load_errors_are_typed() {
         .err()
         .unwrap();
     assert!(matches!(err, PluginLoadError::ContractVersion { .. }));
+    // The message names both versions and what to do.
+    let shown = err.to_string();
+    for part in [
+        "future_contract.wasm",
+        "tokenhost:plugin/token-source@9.0.0",
+        "tokenhost:plugin/token-source@0.1.0",
+        "rebuild the plugin",
+    ] {
+        assert!(shown.contains(part), "{part}: {shown}");
+    }
 }
 
 #[test]
