@@ -28,7 +28,8 @@ impl Config {
 
     /// The provider's config, asked of the host. String values come as they are; other
     /// TOML values (numbers, booleans) as their TOML text, so `ttl_ms = 60000` and
-    /// `ttl_ms = "60000"` read the same.
+    /// `ttl_ms = "60000"` read the same. Only inside a plugin: natively there is no host
+    /// (tests build a config with [`Config::new`]).
     pub fn from_host() -> Self {
         Config::new(crate::bindings::tokenhost::plugin::host::config())
     }

@@ -1,6 +1,6 @@
 //! Lines in the host's log, tagged by the host with the provider id.
 //!
-//! Use the macros ([`info!`](crate::info), [`warn!`](crate::warn), ...) or [`write`].
+//! Use the macros ([`info!`](crate::info), [`warn!`](crate::warn), ...) or [`write()`].
 //! Never log a secret: the host's log is read by people and shipped to log stores.
 //! The host caps the length of a line and the number of lines per call.
 

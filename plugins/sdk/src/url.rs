@@ -21,7 +21,7 @@ impl Scheme {
 /// Which schemes a URL may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchemePolicy {
-    /// https, or http to 127.0.0.1, localhost or [::1] only (token endpoints carry
+    /// https, or http to 127.0.0.1, localhost or `[::1]` only (token endpoints carry
     /// secrets).
     HttpsOrLoopback,
     /// https or http to any host (metadata servers are plain http on link-local
@@ -60,7 +60,7 @@ impl Url {
             .map_or(self.path_and_query.as_str(), |(p, _)| p)
     }
 
-    /// Whether the host is 127.0.0.1, localhost or [::1].
+    /// Whether the host is 127.0.0.1, localhost or `[::1]`.
     pub fn is_loopback(&self) -> bool {
         is_loopback_host(&self.host)
     }
