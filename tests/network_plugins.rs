@@ -25,6 +25,8 @@ fn oauth2(server: &Server, path: &str, extra: &[(&str, String)]) -> WasmSource {
         ("scope", "api://llm/.default".to_string()),
         ("http_timeout_ms", "1500".to_string()),
     ];
+    // A key in `extra` replaces the default.
+    config.retain(|(key, _)| !extra.iter().any(|(k, _)| k == key));
     config.extend(extra.iter().cloned());
     source(
         "oauth2",
@@ -151,6 +153,21 @@ async fn a_slow_server_ends_within_the_deadline() {
     );
     assert!(
         matches!(err.kind(), FailureKind::Timeout | FailureKind::Unavailable),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_slower_than_http_timeout_ms_is_unavailable_and_says_so() {
+    let server =
+        Server::start(|_, _| Reply::token("late", 60).after(Duration::from_secs(30))).await;
+    let source = oauth2(&server, "/token", &[("http_timeout_ms", "300".into())]);
+    let err = source.resolve().await.unwrap_err();
+    assert_eq!(err.kind(), FailureKind::Unavailable, "{err}");
+    // The connection was made: the message must not blame connecting.
+    assert!(
+        err.message().contains("waiting for the response")
+            && err.message().contains("http_timeout_ms = 300"),
         "{err}"
     );
 }

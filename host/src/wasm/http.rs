@@ -205,8 +205,11 @@ async fn read_capped(body: WasiBody, cap: usize) -> Result<Bytes, ()> {
 }
 
 fn reqwest_error(e: reqwest::Error) -> HttpError {
-    if e.is_timeout() {
+    if e.is_timeout() && e.is_connect() {
         HttpError::ConnectionTimeout
+    } else if e.is_timeout() {
+        // Connected, but no (complete) answer in time: say so, not "connect".
+        HttpError::HttpResponseTimeout
     } else if e.is_connect() {
         HttpError::ConnectionRefused
     } else if e.is_redirect() {
