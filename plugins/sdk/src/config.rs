@@ -26,6 +26,16 @@ impl Config {
         Config { entries }
     }
 
+    /// A config of these pairs (for tests): `Config::of(&[("client_id", "app")])`.
+    pub fn of(pairs: &[(&str, &str)]) -> Self {
+        Config::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
     /// The provider's config, asked of the host. String values come as they are; other
     /// TOML values (numbers, booleans) as their TOML text, so `ttl_ms = 60000` and
     /// `ttl_ms = "60000"` read the same. Only inside a plugin: natively there is no host
@@ -110,12 +120,7 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Config {
-        Config::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Config::of(pairs)
     }
 
     #[test]

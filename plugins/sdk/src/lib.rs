@@ -37,7 +37,8 @@
 //! - [`secret`], [`form`], [`url`], [`oauth`]: the building blocks of OAuth 2.0 flows.
 //!
 //! Everything but the host calls builds and tests natively, so plugin logic can be
-//! unit-tested with `cargo test`; [`Platform`] is the seam for faking the outside world.
+//! unit-tested with `cargo test`; [`Platform`] is the seam for faking the outside world,
+//! and [`testing::FakePlatform`] a ready fake.
 
 pub mod bindings;
 pub mod config;
@@ -49,6 +50,7 @@ pub mod oauth;
 mod platform;
 pub mod secret;
 mod source;
+pub mod testing;
 mod token;
 pub mod url;
 

@@ -165,9 +165,9 @@ fn call(platform: &dyn Platform, prepared: &Prepared) -> Result<Outcome, Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::testing::{Fake, config};
     use tokenhost_plugin::RefreshReason;
     use tokenhost_plugin::http::HttpError;
+    use tokenhost_plugin::testing::FakePlatform as Fake;
 
     const URL: &str = "https://login.example.com/tenant/oauth2/v2.0/token";
 
@@ -178,7 +178,7 @@ mod tests {
             ("client_secret_env", "APP_SECRET"),
         ];
         pairs.extend_from_slice(extra);
-        config(&pairs)
+        Config::of(&pairs)
     }
 
     #[test]
@@ -248,7 +248,7 @@ mod tests {
 
     #[test]
     fn client_assertion_is_read_on_every_call() {
-        let cfg = config(&[
+        let cfg = Config::of(&[
             ("token_url", URL),
             ("client_id", "app"),
             ("client_assertion_file", "/var/run/token"),
@@ -359,14 +359,14 @@ mod tests {
             ),
         ];
         for (pairs, expected) in cases {
-            let err = fetch(&fake, &config(pairs), Trigger::Resolve).unwrap_err();
+            let err = fetch(&fake, &Config::of(pairs), Trigger::Resolve).unwrap_err();
             assert!(matches!(err, Error::InvalidConfig(_)), "{pairs:?}: {err:?}");
             assert!(err.message().contains(expected), "{pairs:?}: {err:?}");
         }
         assert!(fake.sent.borrow().is_empty());
         let err = fetch(
             &fake,
-            &config(&[
+            &Config::of(&[
                 ("token_url", URL),
                 ("client_id", "a"),
                 ("client_assertion_file", "/nope"),
@@ -380,7 +380,7 @@ mod tests {
     #[test]
     fn literal_secret_needs_the_opt_in() {
         let fake = Fake::default().respond(200, r#"{"access_token":"t"}"#);
-        let cfg = config(&[
+        let cfg = Config::of(&[
             ("token_url", URL),
             ("client_id", "a"),
             ("client_secret", "lit"),

@@ -141,8 +141,8 @@ fn call(platform: &dyn Platform, prepared: &Prepared, text: bool) -> Result<Outc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::testing::{Fake, config};
     use tokenhost_plugin::http::HttpError;
+    use tokenhost_plugin::testing::FakePlatform as Fake;
 
     const GCE: &str = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token";
 
@@ -152,7 +152,7 @@ mod tests {
             200,
             r#"{"access_token":"ya29.m","expires_in":3599,"token_type":"Bearer"}"#,
         );
-        let issued = fetch(&fake, &config(&[("url", GCE)]), Trigger::Resolve).unwrap();
+        let issued = fetch(&fake, &Config::of(&[("url", GCE)]), Trigger::Resolve).unwrap();
         assert_eq!(
             issued,
             Token {
@@ -176,7 +176,7 @@ mod tests {
         );
         let issued = fetch(
             &fake,
-            &config(&[("url", url), ("header", "Metadata: true")]),
+            &Config::of(&[("url", url), ("header", "Metadata: true")]),
             Trigger::Resolve,
         )
         .unwrap();
@@ -195,7 +195,7 @@ mod tests {
     #[test]
     fn text_format_returns_the_body() {
         let fake = Fake::default().respond(200, "eyJhbGciOiJSUzI1NiJ9.e30.sig\n");
-        let cfg = config(&[
+        let cfg = Config::of(&[
             (
                 "url",
                 "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/identity?audience=x",
@@ -233,36 +233,36 @@ mod tests {
             (vec![("url", GCE), ("format", "xml")], "`format` must be"),
             (vec![("url", "ftp://x/")], "config key `url`"),
         ] {
-            let err = fetch(&fake, &config(&pairs), Trigger::Resolve).unwrap_err();
+            let err = fetch(&fake, &Config::of(&pairs), Trigger::Resolve).unwrap_err();
             assert!(
                 matches!(&err, Error::InvalidConfig(m) if m.contains(expected)),
                 "{pairs:?}: {err:?}"
             );
         }
-        let none = prepare(&config(&[("url", GCE), ("header", "none")])).unwrap();
+        let none = prepare(&Config::of(&[("url", GCE), ("header", "none")])).unwrap();
         assert_eq!(none.request.header("metadata-flavor"), None);
     }
 
     #[test]
     fn error_mapping() {
         let fake = Fake::default().respond(404, "Not Found");
-        let err = fetch(&fake, &config(&[("url", GCE)]), Trigger::Resolve).unwrap_err();
+        let err = fetch(&fake, &Config::of(&[("url", GCE)]), Trigger::Resolve).unwrap_err();
         assert!(
             matches!(&err, Error::InvalidConfig(m) if m.contains("no such metadata path `/computeMetadata/v1/instance/service-accounts/default/token`")),
             "{err:?}"
         );
         let fake = Fake::default().respond(403, "");
         assert!(matches!(
-            fetch(&fake, &config(&[("url", GCE)]), Trigger::Resolve),
+            fetch(&fake, &Config::of(&[("url", GCE)]), Trigger::Resolve),
             Err(Error::Denied(_))
         ));
         let fake = Fake::default().respond(500, "");
         assert!(matches!(
-            fetch(&fake, &config(&[("url", GCE)]), Trigger::Resolve),
+            fetch(&fake, &Config::of(&[("url", GCE)]), Trigger::Resolve),
             Err(Error::Unavailable(_))
         ));
         let fake = Fake::default().fail(HttpError::Denied);
-        let err = fetch(&fake, &config(&[("url", GCE)]), Trigger::Resolve).unwrap_err();
+        let err = fetch(&fake, &Config::of(&[("url", GCE)]), Trigger::Resolve).unwrap_err();
         assert_eq!(
             err,
             Error::InvalidConfig(

@@ -153,14 +153,14 @@ fn call(platform: &dyn Platform, prepared: &Prepared, requested: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::testing::{Fake, config};
+    use tokenhost_plugin::testing::FakePlatform as Fake;
 
     const STS: &str = "https://sts.googleapis.com/v1/token";
     const AUD: &str =
         "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/gh";
 
     fn gcp() -> Config {
-        config(&[
+        Config::of(&[
             ("token_url", STS),
             ("subject_token_file", "/run/oidc.jwt"),
             ("audience", AUD),
@@ -213,7 +213,7 @@ mod tests {
             .file("/t", "sub")
             .env("CS", "pw")
             .respond(200, r#"{"access_token":"a"}"#);
-        fetch(&fake, &config(&pairs), Trigger::Resolve).unwrap();
+        fetch(&fake, &Config::of(&pairs), Trigger::Resolve).unwrap();
         assert_eq!(
             fake.sent.borrow()[0].header("authorization"),
             Some(form::basic_auth("cid", "pw").as_str())
@@ -222,11 +222,11 @@ mod tests {
         let fake = Fake::default()
             .file("/t", "sub")
             .respond(200, r#"{"access_token":"a"}"#);
-        fetch(&fake, &config(&pairs), Trigger::Resolve).unwrap();
+        fetch(&fake, &Config::of(&pairs), Trigger::Resolve).unwrap();
         assert!(fake.last_body().ends_with("&client_id=cid"));
         let err = fetch(
             &fake,
-            &config(&[
+            &Config::of(&[
                 ("token_url", STS),
                 ("subject_token_file", "/t"),
                 ("client_secret_env", "CS"),
@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn errors() {
         let fake = Fake::default();
-        let err = fetch(&fake, &config(&[("token_url", STS)]), Trigger::Resolve).unwrap_err();
+        let err = fetch(&fake, &Config::of(&[("token_url", STS)]), Trigger::Resolve).unwrap_err();
         assert_eq!(
             err,
             Error::InvalidConfig("missing required config key `subject_token_file`".into())
@@ -291,7 +291,7 @@ mod tests {
             200,
             r#"{"access_token":"a","token_type":"N_A","issued_token_type":"urn:ietf:params:oauth:token-type:jwt"}"#,
         );
-        fetch(&fake, &config(&cfg), Trigger::Resolve).unwrap();
+        fetch(&fake, &Config::of(&cfg), Trigger::Resolve).unwrap();
         assert!(
             fake.all_logs()
                 .contains("asked for `urn:ietf:params:oauth:token-type:id_token`")
