@@ -33,6 +33,13 @@ fn foreign_plugins() -> Option<[(&'static str, PathBuf); 2]> {
     }
 }
 
+/// A compiled cache next to the artifacts, shared by both benchmarks and kept between
+/// runs: each plugin is compiled once, not once per benchmark (seconds each).
+fn cached_runtime() -> std::sync::Arc<PluginRuntime> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/target/foreign/compiled");
+    PluginRuntime::new(CompiledCache::at(dir)).unwrap()
+}
+
 fn spec(path: PathBuf) -> PluginSpec {
     PluginSpec {
         path,
@@ -48,8 +55,7 @@ fn load(c: &mut Criterion) {
         return;
     };
     let benching = std::env::args().any(|a| a == "--bench");
-    let dir = tempfile::tempdir().unwrap();
-    let cached = PluginRuntime::new(CompiledCache::at(dir.path().join("compiled"))).unwrap();
+    let cached = cached_runtime();
     let uncached = PluginRuntime::new(CompiledCache::disabled()).unwrap();
     let mut group = c.benchmark_group("foreign_load");
     group.sample_size(10);
@@ -75,8 +81,7 @@ fn refresh(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let plugins = PluginRuntime::new(CompiledCache::at(dir.path().join("compiled"))).unwrap();
+    let plugins = cached_runtime();
     let sources = [
         ("rust", support::plugin("static-token")),
         ("js", js.1),
