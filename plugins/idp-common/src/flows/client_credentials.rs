@@ -128,17 +128,7 @@ pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, Err
     })
 }
 
-/// The client credentials flow.
-pub struct ClientCredentials;
-
-impl super::Flow for ClientCredentials {
-    fn fetch(platform: &dyn Platform, config: &Config, trigger: Trigger) -> Result<Token, Error> {
-        fetch(platform, config, trigger)
-    }
-}
-
-/// The client credentials flow as a plugin's token source.
-pub type Source = super::FlowSource<ClientCredentials>;
+flow_source!(ClientCredentials, "client credentials");
 
 /// Performs the grant. `resolve` and `refresh` both call this: the grant has no
 /// refresh token.

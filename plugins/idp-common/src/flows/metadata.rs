@@ -84,17 +84,7 @@ pub fn prepare(config: &Config) -> Result<Prepared, Error> {
     })
 }
 
-/// The instance metadata flow.
-pub struct Metadata;
-
-impl super::Flow for Metadata {
-    fn fetch(platform: &dyn Platform, config: &Config, trigger: Trigger) -> Result<Token, Error> {
-        fetch(platform, config, trigger)
-    }
-}
-
-/// The instance metadata flow as a plugin's token source.
-pub type Source = super::FlowSource<Metadata>;
+flow_source!(Metadata, "instance metadata");
 
 /// Fetches the token (for both `resolve` and `refresh`).
 pub fn fetch(platform: &dyn Platform, config: &Config, trigger: Trigger) -> Result<Token, Error> {

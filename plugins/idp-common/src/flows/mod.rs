@@ -6,16 +6,37 @@
 //!
 //! Each has `KEYS` (its config keys), `prepare` (config to request, no network),
 //! `fetch` (the whole call) and `Source`, the flow as a plugin's [`TokenSource`]. Every
-//! error message leaves through [`finish`], which removes the request's secrets from it.
+//! error message leaves through `finish`, which removes the request's secrets from it.
+
+/// Declares, in a flow module, the flow type `$name` (whose [`Flow::fetch`] is the
+/// module's `fetch`) and `Source`, the flow as a plugin's token source.
+macro_rules! flow_source {
+    ($name:ident, $what:literal) => {
+        #[doc = concat!("The ", $what, " flow.")]
+        pub struct $name;
+
+        impl super::Flow for $name {
+            fn fetch(
+                platform: &dyn Platform,
+                config: &Config,
+                trigger: Trigger,
+            ) -> Result<Token, Error> {
+                fetch(platform, config, trigger)
+            }
+        }
+
+        #[doc = concat!("The ", $what, " flow as a plugin's token source.")]
+        pub type Source = super::FlowSource<$name>;
+    };
+}
 
 pub mod client_credentials;
 pub mod metadata;
 pub mod token_exchange;
 
-use std::marker::PhantomData;
-
 use std::cell::Cell;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::marker::PhantomData;
 
 use tokenhost_plugin::config::Config;
 use tokenhost_plugin::http::{Request, Response};

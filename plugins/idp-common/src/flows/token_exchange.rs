@@ -98,17 +98,7 @@ pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, Err
     })
 }
 
-/// The token exchange flow.
-pub struct TokenExchange;
-
-impl super::Flow for TokenExchange {
-    fn fetch(platform: &dyn Platform, config: &Config, trigger: Trigger) -> Result<Token, Error> {
-        fetch(platform, config, trigger)
-    }
-}
-
-/// The token exchange flow as a plugin's token source.
-pub type Source = super::FlowSource<TokenExchange>;
+flow_source!(TokenExchange, "token exchange");
 
 /// Performs the exchange (for both `resolve` and `refresh`).
 pub fn fetch(platform: &dyn Platform, config: &Config, trigger: Trigger) -> Result<Token, Error> {
