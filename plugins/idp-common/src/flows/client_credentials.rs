@@ -5,8 +5,7 @@
 
 use super::{Outcome, Prepared, Trigger};
 use tokenhost_plugin::config::Config;
-use tokenhost_plugin::http::{Method, Request};
-use tokenhost_plugin::oauth::{Endpoint, is_bearer};
+use tokenhost_plugin::oauth::is_bearer;
 use tokenhost_plugin::secret::{self, Secret};
 use tokenhost_plugin::url::SchemePolicy;
 use tokenhost_plugin::{Error, Platform, Token, form};
@@ -113,19 +112,9 @@ pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, Err
             form.push((key, value.to_string()));
         }
     }
-    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    Ok(Prepared {
-        request: Request {
-            method: Method::Post,
-            url,
-            headers,
-            body: form::encode(&pairs).into_bytes(),
-            timeout_ms,
-        },
-        secrets,
-        endpoint: Endpoint::Token,
-        summary,
-    })
+    Ok(Prepared::token_form(
+        url, headers, &form, timeout_ms, secrets, summary,
+    ))
 }
 
 flow_source!(ClientCredentials, "client credentials");
@@ -156,7 +145,7 @@ fn call(platform: &dyn Platform, prepared: &Prepared) -> Result<Outcome, Error> 
 mod tests {
     use super::*;
     use tokenhost_plugin::RefreshReason;
-    use tokenhost_plugin::http::HttpError;
+    use tokenhost_plugin::http::{HttpError, Method};
     use tokenhost_plugin::testing::FakePlatform as Fake;
 
     const URL: &str = "https://login.example.com/tenant/oauth2/v2.0/token";

@@ -39,10 +39,11 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::marker::PhantomData;
 
 use tokenhost_plugin::config::Config;
-use tokenhost_plugin::http::{Request, Response};
+use tokenhost_plugin::http::{Method, Request, Response};
 use tokenhost_plugin::log::Level;
 use tokenhost_plugin::oauth::{self, Endpoint, TokenResponse};
 use tokenhost_plugin::secret::{self, Secret};
+use tokenhost_plugin::url::Url;
 use tokenhost_plugin::{Error, Host, Platform, RefreshReason, Token, TokenSource};
 
 /// Why the host asked for a token.
@@ -129,6 +130,32 @@ pub struct Prepared {
     pub endpoint: Endpoint,
     /// How the request authenticates, for the log (never a secret).
     pub summary: String,
+}
+
+impl Prepared {
+    /// A token request: `form` POSTed to the token endpoint `url`.
+    pub(crate) fn token_form(
+        url: Url,
+        headers: Vec<(String, String)>,
+        form: &[(&str, String)],
+        timeout_ms: u64,
+        secrets: Vec<Secret>,
+        summary: String,
+    ) -> Prepared {
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Prepared {
+            request: Request {
+                method: Method::Post,
+                url,
+                headers,
+                body: tokenhost_plugin::form::encode(&pairs).into_bytes(),
+                timeout_ms,
+            },
+            secrets,
+            endpoint: Endpoint::Token,
+            summary,
+        }
+    }
 }
 
 /// Logs a warning for each config key not in `known`.

@@ -4,9 +4,8 @@
 
 use super::{Outcome, Prepared, Trigger};
 use tokenhost_plugin::config::Config;
-use tokenhost_plugin::http::{Method, Request};
 use tokenhost_plugin::log::Level;
-use tokenhost_plugin::oauth::{Endpoint, is_bearer};
+use tokenhost_plugin::oauth::is_bearer;
 use tokenhost_plugin::secret::{self, Secret};
 use tokenhost_plugin::url::SchemePolicy;
 use tokenhost_plugin::{Error, Platform, Token, form};
@@ -83,19 +82,10 @@ pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, Err
         }
         (None, _) => "no client authentication",
     };
-    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    Ok(Prepared {
-        request: Request {
-            method: Method::Post,
-            url,
-            headers,
-            body: form::encode(&pairs).into_bytes(),
-            timeout_ms,
-        },
-        secrets,
-        endpoint: Endpoint::Token,
-        summary: format!("token exchange, subject token from `{subject_path}`, {auth}"),
-    })
+    let summary = format!("token exchange, subject token from `{subject_path}`, {auth}");
+    Ok(Prepared::token_form(
+        url, headers, &form, timeout_ms, secrets, summary,
+    ))
 }
 
 flow_source!(TokenExchange, "token exchange");
