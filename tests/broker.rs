@@ -440,3 +440,4 @@ fn unauthorized_by_fingerprint_renews_the_token() {
         (404, Some("unknown_provider"))
     );
 }
+mod broker_sandbox;

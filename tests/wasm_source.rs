@@ -2,6 +2,7 @@
 //! the compiled-code cache.
 
 mod support;
+mod wasm_cache_trust;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,8 +143,26 @@ fn bad_plugin_files_each_have_their_own_error() {
     let truncated = dir.path().join("truncated.wasm");
     let real = std::fs::read(support::plugin("static-token")).unwrap();
     std::fs::write(&truncated, &real[..real.len() / 2]).unwrap();
+    let fifo = dir.path().join("fifo.wasm");
+    let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path; the result is checked.
+    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+    // 65 MiB, sparse: larger than any plugin may be, without writing it.
+    let huge = dir.path().join("huge.wasm");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(65 << 20)
+        .unwrap();
 
     let cases = [
+        // Reading these would never end (or never start): refused before reading.
+        ("/dev/zero".into(), "is not a regular file (a device)"),
+        (fifo, "is not a regular file (a FIFO)"),
+        (
+            dir.path().to_path_buf(),
+            "is not a regular file (a directory)",
+        ),
+        (huge, "is larger than 64 MiB"),
         (dir.path().join("missing.wasm"), "cannot read plugin"),
         (garbage, "is not a WebAssembly file"),
         (core, "is a core WebAssembly module, not a component"),

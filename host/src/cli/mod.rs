@@ -5,6 +5,7 @@ mod check;
 mod demo;
 mod inspect;
 mod new_plugin;
+mod precompile;
 mod request;
 mod serve;
 mod token;
@@ -39,6 +40,8 @@ enum Command {
     NewPlugin(new_plugin::NewPluginArgs),
     /// Send an HTTP request with a provider's token (curl-like); the body goes to stdout.
     Request(request::RequestArgs),
+    /// Compile approved plugins into the administrator's cache (run as root).
+    Precompile(precompile::PrecompileArgs),
     /// Serve tokens to other processes on a Unix socket (the token broker).
     Serve(serve::ServeArgs),
     /// Print the configuration's JSON Schema.
@@ -142,6 +145,7 @@ pub fn run() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::NewPlugin(args) => new_plugin::run(args),
         Command::Request(args) => request::run(args, cli.verbose),
+        Command::Precompile(args) => precompile::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Schema => print_schema(),
         Command::Demo(args) => demo::run(args),

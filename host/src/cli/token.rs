@@ -4,7 +4,8 @@
 //! (`--refresh` asks it for a new one); otherwise, or with `--no-broker`, the provider's
 //! source runs in this process. A broker that cannot be reached or breaks off mid-request
 //! means an in-process call, with a log line; a broker's answer (a token, or a source
-//! failure) is final.
+//! failure) is final. Under a policy, the provider is checked against this process's
+//! policy first, whether or not a broker answers.
 
 use std::path::Path;
 
@@ -35,6 +36,12 @@ pub struct TokenArgs {
 pub fn run(args: TokenArgs) -> Result<(), Failure> {
     let config = args.config.load()?;
     let spec = super::provider_spec(&config, &args.provider)?;
+    let factory = args.config.factory()?;
+    // A broker applies the policy it was started with; what this process hands out must
+    // satisfy this process's policy too (a stricter --policy, a tightened system file).
+    if !factory.policy().is_empty() {
+        factory.check(spec).map_err(Failure::usage)?;
+    }
     let runtime = super::runtime()?;
     let brokered = match args.no_broker {
         true => None,
@@ -47,7 +54,6 @@ pub fn run(args: TokenArgs) -> Result<(), Failure> {
     let token = match brokered {
         Some(token) => token,
         None => {
-            let factory = args.config.factory()?;
             let source = factory.build(spec).map_err(Failure::usage)?;
             let manager = tokenhost::AuthManager::builder()
                 .provider(spec.id.clone(), spec.refresh_interval, source)

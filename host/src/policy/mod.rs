@@ -177,6 +177,16 @@ impl Policy {
             .collect()
     }
 
+    /// Whether some file limits which plugins may run (an allowlist, or `"deny"`). Then
+    /// the user is the party the policy constrains, and nothing the user can write, such
+    /// as their compiled-plugin cache, may decide what code runs (see
+    /// [`CompiledCache`](crate::wasm::CompiledCache)).
+    pub fn restricts_plugins(&self) -> bool {
+        self.files
+            .iter()
+            .any(|f| !matches!(f.plugins, file::Rule::Allow))
+    }
+
     /// Whether a plugin may run; `sha256` is the digest of the exact bytes that will be
     /// compiled.
     pub fn check_plugin(&self, provider: &str, sha256: &[u8; 32]) -> Vec<Violation> {

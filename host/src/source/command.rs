@@ -52,12 +52,72 @@ use crate::token::{InvalidToken, Token};
 pub struct CommandSource {
     provider: Arc<str>,
     spec: CommandSpec,
+    checked: Option<Arc<CheckedProgram>>,
+}
+
+/// The exact file a policy or pin approved, and what is re-checked before every run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedProgram {
+    /// The canonical path (symlinks followed) that was checked: the file that runs, so a
+    /// symlink re-pointed later changes nothing. `argv[0]` stays the program as written.
+    pub path: std::path::PathBuf,
+    /// The digest the file had when it was approved, if a policy entry or the user's pin
+    /// names one: the file is hashed again before each run and refused if it changed.
+    pub sha256: Option<[u8; 32]>,
 }
 
 impl CommandSource {
-    /// A source for `provider` that runs the command `spec` describes.
+    /// A source for `provider` that runs the command `spec` describes, as Codex would.
     pub fn new(provider: Arc<str>, spec: CommandSpec) -> Self {
-        CommandSource { provider, spec }
+        CommandSource {
+            provider,
+            spec,
+            checked: None,
+        }
+    }
+
+    /// A source that runs exactly the file a policy or pin approved (see
+    /// [`CheckedProgram`]).
+    pub fn checked(provider: Arc<str>, spec: CommandSpec, checked: CheckedProgram) -> Self {
+        CommandSource {
+            provider,
+            spec,
+            checked: Some(Arc::new(checked)),
+        }
+    }
+
+    /// Re-verifies an approved file's digest; the error refuses the run.
+    fn verify(&self) -> Result<(), SourceError> {
+        let Some(CheckedProgram {
+            path,
+            sha256: Some(approved),
+        }) = self.checked.as_deref()
+        else {
+            return Ok(());
+        };
+        let program = &self.spec.program;
+        let actual = super::sha256_file(path).map_err(|e| {
+            self.error(
+                FailureKind::Denied,
+                format!(
+                    "command `{program}`: cannot read {} to re-check its approved sha256: {e}",
+                    path.display()
+                ),
+            )
+        })?;
+        if actual != *approved {
+            return Err(self.error(
+                FailureKind::Denied,
+                format!(
+                    "command `{program}`: {} changed since it was approved (sha256 is now {}, \
+                     approved {}); not running it",
+                    path.display(),
+                    hex::encode(actual),
+                    hex::encode(approved)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Runs the command once and turns its output into a token.
@@ -72,7 +132,9 @@ impl CommandSource {
             format = ?self.spec.format,
             "running token command"
         );
-        let result = process::run(&self.spec).await;
+        self.verify()?;
+        let exec = self.checked.as_deref().map(|c| c.path.as_path());
+        let result = process::run(&self.spec, exec).await;
         let elapsed_ms = started.elapsed().as_millis();
         let result = match result {
             Ok(finished) => {
@@ -188,6 +250,7 @@ impl fmt::Debug for CommandSource {
             .field("cwd", &self.spec.cwd)
             .field("timeout", &self.spec.timeout)
             .field("format", &self.spec.format)
+            .field("checked", &self.checked)
             .finish()
     }
 }

@@ -9,11 +9,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use sha2::{Digest, Sha256};
-
 use super::TokenSource;
-use super::command::CommandSource;
-use crate::config::{CommandSpec, Config, ProviderSpec, SourceSpec};
+use super::command::{CheckedProgram, CommandSource};
+use sha2::Digest;
+
+use crate::config::{CommandSpec, Config, PluginSpec, ProviderSpec, SourceSpec};
 use crate::policy::{Policy, Violation, check_pin};
 use crate::wasm::{CompiledCache, PluginLoadError, PluginRuntime, WasmSource};
 
@@ -71,13 +71,28 @@ impl SourceFactory {
         Self::with_policy(cache, Policy::none())
     }
 
-    /// A factory that enforces `policy`.
+    /// A factory that enforces `policy`. Under a policy that restricts plugins, compiled
+    /// code comes only from the administrator's cache (or is compiled in memory): the
+    /// user's `cache` could hold a forged entry under an approved plugin's digest.
     pub fn with_policy(cache: CompiledCache, policy: Policy) -> Self {
+        let cache = if policy.restricts_plugins() && !cache.trusted_by_admin() {
+            tracing::debug!(
+                "a policy restricts plugins: compiled code comes from the administrator's cache only"
+            );
+            CompiledCache::admin()
+        } else {
+            cache
+        };
         SourceFactory {
             cache,
             policy,
             runtime: OnceLock::new(),
         }
+    }
+
+    /// The policy this factory enforces.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// The WebAssembly runtime, started on first use.
@@ -95,44 +110,61 @@ impl SourceFactory {
         let id = &*spec.id;
         match &spec.source {
             SourceSpec::Command(command) => {
-                let mut violations =
-                    self.policy
-                        .check_limits(id, command.timeout, None, &Default::default());
-                let command = self.check_command(spec, command, &mut violations)?;
-                refuse_if_any(violations)?;
-                Ok(Arc::new(CommandSource::new(spec.id.clone(), command)))
+                let checked = self.check_command(spec, command)?;
+                Ok(Arc::new(match checked {
+                    None => CommandSource::new(spec.id.clone(), command.clone()),
+                    Some(checked) => {
+                        CommandSource::checked(spec.id.clone(), command.clone(), checked)
+                    }
+                }))
             }
             SourceSpec::Plugin(plugin) => {
-                let limits = self.policy.check_limits(
-                    id,
-                    plugin.timeout,
-                    Some(plugin.memory_limit_bytes),
-                    &plugin.grants,
-                );
-                refuse_if_any(limits)?;
-                let mut verify = |digest: &[u8; 32]| {
-                    let mut violations = self.policy.check_plugin(id, digest);
-                    violations.extend(
-                        spec.sha256
-                            .as_deref()
-                            .and_then(|pin| check_pin(id, pin, digest)),
-                    );
-                    violations
-                };
+                refuse_if_any(self.plugin_limits(spec, plugin))?;
+                let mut verify = |digest: &[u8; 32]| self.plugin_digest(spec, digest);
                 let source =
                     WasmSource::new_verified(self.runtime()?, spec.id.clone(), plugin, &mut verify)
-                        .map_err(|source| match source {
-                            PluginLoadError::Refused { violations } => {
-                                BuildError::Refused(violations)
-                            }
-                            source => BuildError::Plugin {
-                                provider: id.to_string(),
-                                source,
-                            },
-                        })?;
+                        .map_err(|source| plugin_error(id, source))?;
                 Ok(Arc::new(source))
             }
         }
+    }
+
+    /// Whether the policy and the user's pin allow this provider as its files are now,
+    /// without running or compiling anything: what a client checks before it hands out a
+    /// token that a broker (which applies its own policy) got.
+    pub fn check(&self, spec: &ProviderSpec) -> Result<(), BuildError> {
+        match &spec.source {
+            SourceSpec::Command(command) => self.check_command(spec, command).map(|_| ()),
+            SourceSpec::Plugin(plugin) => {
+                refuse_if_any(self.plugin_limits(spec, plugin))?;
+                let bytes = crate::wasm::read_plugin_file(&plugin.path)
+                    .map_err(|source| plugin_error(&spec.id, source))?;
+                let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+                refuse_if_any(self.plugin_digest(spec, &digest))
+            }
+        }
+    }
+
+    /// A plugin's limits and grants against the policy's ceilings.
+    fn plugin_limits(&self, spec: &ProviderSpec, plugin: &PluginSpec) -> Vec<Violation> {
+        self.policy.check_limits(
+            &spec.id,
+            plugin.timeout,
+            Some(plugin.memory_limit_bytes),
+            &plugin.grants,
+        )
+    }
+
+    /// A plugin's digest against the policy's plugin rule and the user's pin.
+    fn plugin_digest(&self, spec: &ProviderSpec, digest: &[u8; 32]) -> Vec<Violation> {
+        let id = &*spec.id;
+        let mut violations = self.policy.check_plugin(id, digest);
+        violations.extend(
+            spec.sha256
+                .as_deref()
+                .and_then(|pin| check_pin(id, pin, digest)),
+        );
+        violations
     }
 
     /// A manager for every provider in `config`; stops at the first that fails to build.
@@ -145,19 +177,22 @@ impl SourceFactory {
     }
 
     /// Checks a command against the policy and the pin. Without either, the command is
-    /// run exactly as Codex would run it. With them, it is located now, its real path
-    /// (symlinks followed) is checked, and that located path is what will run, so a
-    /// later change to `PATH` cannot swap in another program.
+    /// run exactly as Codex would run it (`None`). With them, it is located now and its
+    /// real path (symlinks followed) is checked; that canonical file is what will run,
+    /// so a later change to `PATH` or to a symlink cannot swap in another program, and if
+    /// a digest was approved, the file is hashed again before every run.
     fn check_command(
         &self,
         spec: &ProviderSpec,
         command: &CommandSpec,
-        violations: &mut Vec<Violation>,
-    ) -> Result<CommandSpec, BuildError> {
-        if self.policy.is_empty() && spec.sha256.is_none() {
-            return Ok(command.clone());
-        }
+    ) -> Result<Option<CheckedProgram>, BuildError> {
         let id = &*spec.id;
+        let mut violations =
+            self.policy
+                .check_limits(id, command.timeout, None, &Default::default());
+        if self.policy.is_empty() && spec.sha256.is_none() {
+            return Ok(None);
+        }
         let located = locate(&command.program, &command.cwd).map_err(|reason| {
             BuildError::CommandNotFound {
                 provider: id.to_string(),
@@ -171,7 +206,7 @@ impl SourceFactory {
             if let Some(d) = digest {
                 return Ok(d);
             }
-            let d: [u8; 32] = Sha256::digest(std::fs::read(&resolved)?).into();
+            let d = super::sha256_file(&resolved)?;
             digest = Some(d);
             Ok(d)
         };
@@ -190,10 +225,21 @@ impl SourceFactory {
                 }),
             }
         }
-        Ok(CommandSpec {
-            program: located.display().to_string(),
-            ..command.clone()
-        })
+        refuse_if_any(violations)?;
+        Ok(Some(CheckedProgram {
+            path: resolved,
+            sha256: digest,
+        }))
+    }
+}
+
+fn plugin_error(provider: &str, source: PluginLoadError) -> BuildError {
+    match source {
+        PluginLoadError::Refused { violations } => BuildError::Refused(violations),
+        source => BuildError::Plugin {
+            provider: provider.to_string(),
+            source,
+        },
     }
 }
 

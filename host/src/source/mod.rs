@@ -38,3 +38,11 @@ pub trait TokenSource: Send + Sync + 'static {
     /// Returns a new token; the current one is rejected, expiring or unwanted.
     async fn refresh(&self, reason: RefreshReason) -> Result<Token, SourceError>;
 }
+
+/// The SHA-256 of the file at `path`, read as a stream (executables can be large).
+pub(crate) fn sha256_file(path: &std::path::Path) -> std::io::Result<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hasher.finalize().into())
+}

@@ -4,35 +4,48 @@
 //! compiled artifact costs well under a millisecond. Entries live in
 //! `$XDG_CACHE_HOME/tokenhost/compiled` (default `~/.cache/tokenhost/compiled`).
 //!
-//! # Why deserializing these entries is sound
+//! # Whose compiled code may run
 //!
 //! `Component::deserialize` is `unsafe`: wasmtime runs the machine code in an artifact
-//! as it is, so an artifact must come from wasmtime's own compiler, for this engine, and
-//! arrive intact. This cache guarantees that as follows:
-//! - **Only this user writes entries.** The cache directory is created with mode 0700;
-//!   a directory that is not owned by this user or that others can write to is not
-//!   used (the cache is disabled with a warning). Whoever can write there can already
-//!   run code as this user.
+//! as it is. An entry's name (the plugin's SHA-256) says which plugin it claims to be,
+//! but nothing in an entry proves that it was compiled from those bytes: whoever can
+//! write the cache directory decides what code runs under that plugin's name, with its
+//! grants. So an entry is only as trustworthy as the directory it comes from:
+//! - **Without a plugin allowlist** (no policy, or `plugins = "allow"`), the user decides
+//!   what runs anyway, so the user's own cache ([`CompiledCache::default_location`],
+//!   `$XDG_CACHE_HOME/tokenhost/compiled`) is used: only this user (and root) can write
+//!   it. Another local user must not be able to: the directory must belong to this user
+//!   and be writable by nobody else, and so must every ancestor (root-owned sticky
+//!   directories such as `/tmp` aside), checked on open handles along the path (see
+//!   `dir`), so no parent can be swapped for a symlink between the check and the read.
+//! - **Under a plugin allowlist**, the user is the party the policy constrains, and the
+//!   user can write their own cache: a forged entry there would run unapproved code under
+//!   an approved plugin's digest. So the user's cache is never read. Compiled code comes
+//!   from the administrator's cache ([`CompiledCache::admin`], [`ADMIN_CACHE_DIR`]),
+//!   whose directory and ancestors must belong to root and be writable by nobody else;
+//!   entries there are written only by `tokenhost precompile` run as root. Without such
+//!   a cache, plugins are compiled in memory on every load (30 ms for a Rust plugin,
+//!   seconds for JavaScript or Python: precompile those).
+//!
+//! Within a trusted directory:
 //! - **The key names exactly what was compiled.** The file name is the SHA-256 of the
-//!   exact bytes that were read and compiled (the same bytes the host hashed, so there
-//!   is no window between check and use) and a hash of the engine's compilation
-//!   settings (`Engine::precompile_compatibility_hash`). A changed plugin or engine is
-//!   a different key. wasmtime also checks its version and settings in the artifact.
+//!   exact bytes that were read and compiled (the same bytes the host hashed and the
+//!   policy approved) and a hash of the engine's compilation settings
+//!   (`Engine::precompile_compatibility_hash`). wasmtime also checks its version and
+//!   settings in the artifact.
 //! - **Entries are checked before use.** Each entry starts with a magic string and a
 //!   checksum (XXH3-128) of the artifact that follows; a truncated, corrupt or foreign
-//!   file fails the check and is recompiled and replaced, never deserialized. The
-//!   checksum guards against accidents (a full disk, a crash), not against an attacker,
-//!   who would need to write in a directory only this user can write to (see above):
-//!   so it is a fast one. SHA-256 over a 37 MB entry (a compiled JavaScript plugin) was
-//!   a fifth of the time of a cached load.
-//! - **Entries are written atomically** (a temporary file in the same directory, then
-//!   rename), so a reader never sees half an entry.
+//!   file fails the check and is recompiled (and replaced, where this process may write),
+//!   never deserialized. The checksum guards against accidents (a full disk, a crash),
+//!   not against an attacker: that is the directory's job (above).
+//! - **Entries are read and written relative to the checked directory handle**, never
+//!   through a symlink, and written atomically (a fresh temporary file, then rename).
 
-use std::fs;
+mod dir;
+
 use std::hash::{Hash, Hasher};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -42,10 +55,16 @@ const MAGIC: &[u8; 16] = b"tokenhost-cwasm2";
 /// The length of the checksum after [`MAGIC`].
 const CHECKSUM_LEN: usize = 16;
 
+use dir::{CheckedDir, Owner};
+
+/// The administrator's cache of compiled plugins, used under a plugin allowlist.
+pub const ADMIN_CACHE_DIR: &str = "/var/cache/tokenhost/compiled";
+
 /// Where compiled plugins are kept, if anywhere.
 #[derive(Debug, Clone)]
 pub struct CompiledCache {
-    dir: Option<PathBuf>,
+    dir: Option<Arc<CheckedDir>>,
+    owner: Option<Owner>,
 }
 
 /// Where a component came from, for logs and benchmarks.
@@ -67,29 +86,87 @@ impl CompiledCache {
         Self::at(base.join("tokenhost").join("compiled"))
     }
 
-    /// A cache in `dir`, created private (0700) if missing. Disabled, with a warning,
-    /// if it cannot be created or is not private to this user.
+    /// The user's cache in `dir`, created private (0700) if missing. Disabled, with a
+    /// warning, if it cannot be created or it (or a parent) is not safe from other users.
     pub fn at(dir: PathBuf) -> Self {
-        match prepare_private_dir(&dir) {
-            Ok(()) => CompiledCache { dir: Some(dir) },
+        Self::open(&dir, Owner::CurrentUser, true)
+    }
+
+    /// The administrator's cache: `$TOKENHOST_ADMIN_CACHE` if set, else
+    /// [`ADMIN_CACHE_DIR`]. It is used only if it and every parent belong to root and
+    /// nobody else can write them (so pointing the variable elsewhere gains nothing), and
+    /// it is written only by a process running as root. Missing: no cache (compile in
+    /// memory); created only by [`CompiledCache::admin_for_writing`].
+    pub fn admin() -> Self {
+        let dir = Self::admin_dir();
+        if !dir.exists() {
+            return CompiledCache {
+                dir: None,
+                owner: Some(Owner::Root),
+            };
+        }
+        Self::open(&dir, Owner::Root, false)
+    }
+
+    /// The administrator's cache, created if missing, for `tokenhost precompile`; an
+    /// error says why it cannot be written.
+    pub fn admin_for_writing() -> Result<Self, String> {
+        let dir = Self::admin_dir();
+        let checked = CheckedDir::open(&dir, Owner::Root, true)
+            .map_err(|why| format!("{}: {why}", dir.display()))?;
+        if !checked.writable() {
+            return Err(format!(
+                "{} belongs to root: run tokenhost precompile as root",
+                checked.path().display()
+            ));
+        }
+        Ok(CompiledCache {
+            dir: Some(Arc::new(checked)),
+            owner: Some(Owner::Root),
+        })
+    }
+
+    fn admin_dir() -> PathBuf {
+        crate::config::non_empty_env("TOKENHOST_ADMIN_CACHE")
+            .map_or_else(|| PathBuf::from(ADMIN_CACHE_DIR), PathBuf::from)
+    }
+
+    fn open(dir: &Path, owner: Owner, create: bool) -> Self {
+        match CheckedDir::open(dir, owner, create) {
+            Ok(checked) => CompiledCache {
+                dir: Some(Arc::new(checked)),
+                owner: Some(owner),
+            },
             Err(reason) => {
                 tracing::warn!(
                     "compiled-plugin cache disabled: {}: {reason}",
                     dir.display()
                 );
-                CompiledCache { dir: None }
+                CompiledCache {
+                    dir: None,
+                    owner: Some(owner),
+                }
             }
         }
     }
 
     /// No cache: every load compiles.
     pub fn disabled() -> Self {
-        CompiledCache { dir: None }
+        CompiledCache {
+            dir: None,
+            owner: None,
+        }
     }
 
-    /// The directory in use, if the cache is enabled.
+    /// The directory in use (canonical), if the cache is enabled.
     pub fn dir(&self) -> Option<&Path> {
-        self.dir.as_deref()
+        self.dir.as_deref().map(CheckedDir::path)
+    }
+
+    /// Whether compiled code from this cache may run under a plugin allowlist: only the
+    /// administrator's cache (or no cache at all) qualifies.
+    pub fn trusted_by_admin(&self) -> bool {
+        self.dir.is_none() || self.owner == Some(Owner::Root)
     }
 
     /// Returns the component for `wasm` (whose SHA-256 is `digest`), from the cache
@@ -100,107 +177,85 @@ impl CompiledCache {
         wasm: &[u8],
         digest: &[u8; 32],
     ) -> wasmtime::Result<(Component, Origin)> {
-        let Some(path) = self.entry_path(engine, digest) else {
+        let Some(dir) = self.dir.as_deref() else {
             return Ok((Component::new(engine, wasm)?, Origin::Compiled));
         };
-        if let Some(component) = self.read_entry(engine, &path) {
+        let name = entry_name(engine, digest);
+        if let Some(component) = read_entry(engine, dir, &name) {
             return Ok((component, Origin::Cache));
         }
         let component = Component::new(engine, wasm)?;
-        if let Err(e) = self.write_entry(&component, &path) {
-            tracing::warn!("could not store compiled plugin in {}: {e}", path.display());
+        if dir.writable()
+            && let Err(e) = write_entry(dir, &component, &name)
+        {
+            tracing::warn!(
+                "could not store compiled plugin in {}: {e}",
+                dir.path().display()
+            );
         }
         Ok((component, Origin::Compiled))
     }
+}
 
-    fn entry_path(&self, engine: &Engine, digest: &[u8; 32]) -> Option<PathBuf> {
-        let dir = self.dir.as_ref()?;
-        let mut hasher = Sha256Hasher(Sha256::new());
-        engine.precompile_compatibility_hash().hash(&mut hasher);
-        let engine_hash = hasher.0.finalize();
-        Some(dir.join(format!(
-            "{}-{}.cwasm",
-            hex::encode(digest),
-            hex::encode(&engine_hash[..8])
-        )))
-    }
+/// An entry's file name: the plugin's digest and the engine's compatibility hash.
+fn entry_name(engine: &Engine, digest: &[u8; 32]) -> String {
+    let mut hasher = Sha256Hasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let engine_hash = hasher.0.finalize();
+    format!(
+        "{}-{}.cwasm",
+        hex::encode(digest),
+        hex::encode(&engine_hash[..8])
+    )
+}
 
-    fn read_entry(&self, engine: &Engine, path: &Path) -> Option<Component> {
-        let data = fs::read(path).ok()?;
-        let checked = data
-            .strip_prefix(MAGIC.as_slice())
-            .filter(|rest| rest.len() > CHECKSUM_LEN)
-            .map(|rest| rest.split_at(CHECKSUM_LEN))
-            .filter(|(sum, artifact)| checksum(artifact) == *sum);
-        let Some((_, artifact)) = checked else {
+fn read_entry(engine: &Engine, dir: &CheckedDir, name: &str) -> Option<Component> {
+    let path = dir.path().join(name);
+    let data = match dir.read(name) {
+        Ok(Some(data)) => data,
+        Ok(None) => return None,
+        Err(why) => {
             tracing::warn!(
-                "ignoring corrupt compiled-plugin cache entry {}",
+                "ignoring compiled-plugin cache entry {}: {why}",
                 path.display()
             );
             return None;
-        };
-        // SAFETY: see the module comment. The directory is private to this user, the
-        // entry was written by `write_entry` from `Component::serialize` for the key in
-        // its name, and its checksum matched just now, on the bytes we deserialize.
-        match unsafe { Component::deserialize(engine, artifact) } {
-            Ok(component) => Some(component),
-            Err(e) => {
-                tracing::warn!("ignoring unusable cache entry {}: {e}", path.display());
-                None
-            }
+        }
+    };
+    let checked = data
+        .strip_prefix(MAGIC.as_slice())
+        .filter(|rest| rest.len() > CHECKSUM_LEN)
+        .map(|rest| rest.split_at(CHECKSUM_LEN))
+        .filter(|(sum, artifact)| checksum(artifact) == *sum);
+    let Some((_, artifact)) = checked else {
+        tracing::warn!(
+            "ignoring corrupt compiled-plugin cache entry {}",
+            path.display()
+        );
+        return None;
+    };
+    // SAFETY: see the module comment. The directory and its parents passed the
+    // owner checks on open handles, the entry was read through that handle as a
+    // regular file of the directory's owner, who writes entries only through
+    // `write_entry` from `Component::serialize` for the key in their name, and the
+    // checksum matched just now, on the bytes we deserialize.
+    match unsafe { Component::deserialize(engine, artifact) } {
+        Ok(component) => Some(component),
+        Err(e) => {
+            tracing::warn!("ignoring unusable cache entry {}: {e}", path.display());
+            None
         }
     }
+}
 
-    fn write_entry(&self, component: &Component, path: &Path) -> anyhow::Result<()> {
-        let artifact = component.serialize().map_err(anyhow::Error::from)?;
-        let dir = path.parent().expect("entries live in the cache dir");
-        let mut file = tempfile::NamedTempFile::new_in(dir)?;
-        file.write_all(MAGIC)?;
-        file.write_all(&checksum(&artifact))?;
-        file.write_all(&artifact)?;
-        file.as_file().sync_data()?;
-        file.persist(path)?;
-        Ok(())
-    }
+fn write_entry(dir: &CheckedDir, component: &Component, name: &str) -> Result<(), String> {
+    let artifact = component.serialize().map_err(|e| e.to_string())?;
+    dir.write(name, &[MAGIC, &checksum(&artifact), &artifact])
 }
 
 /// The checksum stored before an artifact.
 fn checksum(artifact: &[u8]) -> [u8; CHECKSUM_LEN] {
     xxhash_rust::xxh3::xxh3_128(artifact).to_le_bytes()
-}
-
-/// Creates `dir` (mode 0700) if needed, and checks that it is a directory owned by
-/// this user that nobody else can write to.
-fn prepare_private_dir(dir: &Path) -> Result<(), String> {
-    if !dir.exists() {
-        if let Some(parent) = dir.parent() {
-            fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-        }
-        match fs::DirBuilder::new().mode(0o700).create(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    let meta = fs::symlink_metadata(dir).map_err(|e| e.to_string())?;
-    if !meta.is_dir() {
-        return Err("not a directory".into());
-    }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
-    if meta.uid() != uid {
-        return Err(format!(
-            "owned by uid {}, not this user ({uid})",
-            meta.uid()
-        ));
-    }
-    if meta.permissions().mode() & 0o022 != 0 {
-        return Err(format!(
-            "writable by others (mode {:o}); run chmod 700 on it",
-            meta.permissions().mode() & 0o777
-        ));
-    }
-    Ok(())
 }
 
 /// Feeds `Hash` output into SHA-256, for a key that is stable across processes.
@@ -218,23 +273,4 @@ impl Hasher for Sha256Hasher {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn creates_a_private_dir_and_refuses_a_shared_one() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("a/b/compiled");
-        let cache = CompiledCache::at(dir.clone());
-        assert_eq!(cache.dir(), Some(dir.as_path()));
-        let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o700);
-
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
-        assert_eq!(CompiledCache::at(dir.clone()).dir(), None);
-
-        let file = tmp.path().join("file");
-        fs::write(&file, b"x").unwrap();
-        assert_eq!(CompiledCache::at(file).dir(), None);
-    }
-}
+mod tests;

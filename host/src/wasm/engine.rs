@@ -3,6 +3,11 @@
 //!
 //! Loading reads the file once, hashes exactly those bytes, and compiles (or fetches from
 //! the cache) exactly those bytes: what was hashed is what runs.
+//!
+//! Deadlines cannot be lost: every [`LoadedPlugin`] holds a share of the [`EpochTicker`]
+//! that enforces its deadline, so the ticker runs for as long as any plugin loaded from
+//! this runtime exists, whoever drops the runtime itself (a broker drops its factory as
+//! soon as the manager is built).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +23,9 @@ use super::bindings::{CONTRACT_PACKAGE, TOKEN_SOURCE_EXPORT, TokenProvider, Toke
 use super::cache::{CompiledCache, Origin};
 use super::sandbox::PluginState;
 
+/// The largest plugin file read (the biggest real plugins, Python ones, are ~18 MB).
+pub const MAX_PLUGIN_BYTES: u64 = 64 << 20;
+
 /// How often the epoch advances. A call's deadline is enforced to within one tick.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -31,6 +39,24 @@ pub enum PluginLoadError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// The path is not a regular file (a device, a FIFO, a directory): reading it could
+    /// block forever or never end.
+    #[error("plugin {path} is not a regular file ({kind}); give the path of a .wasm file")]
+    NotAFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// The file is larger than [`MAX_PLUGIN_BYTES`].
+    #[error(
+        "plugin {path} is larger than {} MiB; this is not a token plugin",
+        MAX_PLUGIN_BYTES >> 20
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
     },
     /// The file is not WebAssembly at all.
     #[error("plugin {path} is not a WebAssembly file (it does not start with \\0asm)")]
@@ -93,6 +119,8 @@ pub enum PluginLoadError {
 /// A plugin file, compiled and linked, ready to instantiate.
 pub struct LoadedPlugin {
     pub(super) pre: TokenProviderPre<PluginState>,
+    /// Keeps the deadline enforcer alive for as long as this plugin can run.
+    _ticker: Arc<EpochTicker>,
     /// The SHA-256 of the bytes that were compiled.
     pub sha256: [u8; 32],
     /// Whether the compiled code came from the cache.
@@ -104,8 +132,51 @@ pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<PluginState>,
     cache: CompiledCache,
-    ticker_stop: Arc<AtomicBool>,
-    ticker: Option<JoinHandle<()>>,
+    ticker: Arc<EpochTicker>,
+}
+
+/// The thread that advances the engine's epoch every [`EPOCH_TICK`]: what interrupts a
+/// plugin that runs past its deadline. It stops when the last holder (the runtime and
+/// every plugin loaded from it) is dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> std::io::Result<Arc<Self>> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let engine = engine.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("tokenhost-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })?
+        };
+        Ok(Arc::new(EpochTicker {
+            stop,
+            thread: Some(thread),
+        }))
+    }
+
+    /// Whether the ticker thread is still running (for tests and health checks).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl PluginRuntime {
@@ -123,31 +194,23 @@ impl PluginRuntime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         TokenProvider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
 
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        let ticker = {
-            let engine = engine.clone();
-            let stop = ticker_stop.clone();
-            std::thread::Builder::new()
-                .name("tokenhost-epoch".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(EPOCH_TICK);
-                        engine.increment_epoch();
-                    }
-                })?
-        };
+        let ticker = EpochTicker::start(&engine)?;
         Ok(Arc::new(PluginRuntime {
             engine,
             linker,
             cache,
-            ticker_stop,
-            ticker: Some(ticker),
+            ticker,
         }))
     }
 
     /// The engine (for inspection tools).
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The ticker that enforces this runtime's deadlines.
+    pub fn ticker(&self) -> &Arc<EpochTicker> {
+        &self.ticker
     }
 
     /// The compiled-code cache in use.
@@ -169,10 +232,7 @@ impl PluginRuntime {
         path: &Path,
         verify: &mut dyn FnMut(&[u8; 32]) -> Vec<crate::policy::Violation>,
     ) -> Result<LoadedPlugin, PluginLoadError> {
-        let bytes = std::fs::read(path).map_err(|source| PluginLoadError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = read_plugin_file(path)?;
         check_header(path, &bytes)?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
         let violations = verify(&digest);
@@ -194,6 +254,7 @@ impl PluginRuntime {
         })?;
         Ok(LoadedPlugin {
             pre,
+            _ticker: self.ticker.clone(),
             sha256,
             origin,
         })
@@ -217,13 +278,56 @@ impl PluginRuntime {
     }
 }
 
-impl Drop for PluginRuntime {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
-        if let Some(ticker) = self.ticker.take() {
-            let _ = ticker.join();
-        }
+/// Reads a plugin file: a regular file (checked on the opened handle, so a swap after
+/// the check cannot matter) of at most [`MAX_PLUGIN_BYTES`], read through a bounded
+/// reader so a file that grows while being read cannot exhaust memory either.
+pub(crate) fn read_plugin_file(path: &Path) -> Result<Vec<u8>, PluginLoadError> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let read_error = |source| PluginLoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    // O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(read_error)?;
+    let meta = file.metadata().map_err(read_error)?;
+    let file_type = meta.file_type();
+    if !file_type.is_file() {
+        let kind = if file_type.is_dir() {
+            "a directory"
+        } else if file_type.is_fifo() {
+            "a FIFO"
+        } else if file_type.is_char_device() || file_type.is_block_device() {
+            "a device"
+        } else if file_type.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(PluginLoadError::NotAFile {
+            path: path.to_path_buf(),
+            kind,
+        });
     }
+    if meta.len() > MAX_PLUGIN_BYTES {
+        return Err(PluginLoadError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_PLUGIN_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_PLUGIN_BYTES {
+        return Err(PluginLoadError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(bytes)
 }
 
 fn check_header(path: &Path, bytes: &[u8]) -> Result<(), PluginLoadError> {

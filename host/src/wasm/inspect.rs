@@ -26,10 +26,7 @@ pub struct PluginInfo {
 
 /// Reads and compiles (through the cache) the plugin at `path` and describes it.
 pub fn inspect(runtime: &PluginRuntime, path: &Path) -> Result<PluginInfo, PluginLoadError> {
-    let bytes = std::fs::read(path).map_err(|source| PluginLoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = super::engine::read_plugin_file(path)?;
     let (component, sha256, _) = runtime.compile(path, &bytes)?;
     let ty = component.component_type();
     let engine = runtime.engine();

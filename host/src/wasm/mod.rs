@@ -18,5 +18,6 @@ pub mod sandbox;
 pub mod source;
 
 pub use cache::CompiledCache;
+pub(crate) use engine::read_plugin_file;
 pub use engine::{PluginLoadError, PluginRuntime};
 pub use source::WasmSource;

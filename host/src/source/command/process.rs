@@ -64,9 +64,18 @@ pub(crate) fn resolve_program(program: &str, cwd: &Path) -> PathBuf {
     }
 }
 
-/// Runs `spec`'s command once, within `spec.timeout`.
-pub(crate) async fn run(spec: &CommandSpec) -> Result<Finished, RunError> {
-    let mut command = Command::new(resolve_program(&spec.program, &spec.cwd));
+/// Runs `spec`'s command once, within `spec.timeout`: the file at `exec` if given (the
+/// approved file; `argv[0]` is still the program as written), else the program resolved
+/// as Codex would.
+pub(crate) async fn run(spec: &CommandSpec, exec: Option<&Path>) -> Result<Finished, RunError> {
+    let mut command = match exec {
+        Some(path) => {
+            let mut command = Command::new(path);
+            command.arg0(&spec.program);
+            command
+        }
+        None => Command::new(resolve_program(&spec.program, &spec.cwd)),
+    };
     command
         .args(&spec.args)
         .current_dir(&spec.cwd)
