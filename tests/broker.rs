@@ -2,7 +2,7 @@
 //! processes on a real Unix socket. Command sources append a line to a counter file on
 //! each run, so source calls are counted from outside.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -440,4 +440,4 @@ fn unauthorized_by_fingerprint_renews_the_token() {
         (404, Some("unknown_provider"))
     );
 }
-mod broker_sandbox;
+mod sandbox;

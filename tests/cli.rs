@@ -1,6 +1,6 @@
 //! The `tokenhost` binary, run as a user would: stdout, stderr and exit codes.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! only the current token, with tokens from the real `static-token` plugin (whose
 //! refreshes return `<token>-1`, `<token>-2`, ...).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! `tokenhost demo`, run as a user would: the steps in order on stdout, exit codes, and
 //! no token value anywhere in the output.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

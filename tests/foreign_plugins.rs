@@ -7,7 +7,7 @@
 //! compiled once per test binary into a cache in a temporary folder, and every other
 //! load comes from that cache (which is itself under test here).
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! granted variables), and `tokenhost token` with a secret from the environment through
 //! the real `oauth2` plugin against a loopback identity provider.
 
-mod support;
+use crate::support;
 
 use support::idp::{Reply, Server};
 use support::source;

@@ -2,7 +2,7 @@
 //! the deadline, and the host keeps serving: the same provider gets a fresh instance and
 //! other providers are untouched, all in one process.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

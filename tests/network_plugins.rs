@@ -2,7 +2,7 @@
 //! `metadata` plugins against a real HTTP server on 127.0.0.1, through the host's
 //! allowlist, env and path grants.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The plugin SDK and the template: the template loads in the host as it is, and
 //! `tokenhost new-plugin` takes a new author from an empty folder to a printed token.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! The admin policy and the user's pins, enforced where sources are built: real policy
 //! files, real plugins, real executables and symlinks, and the CLI's report.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,8 +1,8 @@
 //! The WebAssembly source with real plugins: loading, the contract, instance reuse and
 //! the compiled-code cache.
 
-mod support;
-mod wasm_cache_trust;
+use crate::support;
+mod cache_trust;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,6 +4,7 @@
 //! hands it.
 
 use super::*;
+use crate::support;
 
 /// A config with one static-token provider `ok` and one hostile provider per mode, each
 /// misbehaving on every call, with a 1 s deadline.

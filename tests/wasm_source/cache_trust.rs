@@ -12,7 +12,7 @@ use tokenhost::policy::Policy;
 use tokenhost::source::SourceFactory;
 use tokenhost::wasm::{CompiledCache, PluginRuntime};
 
-use super::support;
+use crate::support;
 
 fn entry_of(cache_dir: &Path, digest: &[u8; 32]) -> PathBuf {
     std::fs::read_dir(cache_dir)

@@ -1,0 +1,16 @@
+//! The end-to-end tests: one test binary (each binary links wasmtime, so one keeps CI
+//! fast), one module per area. Real plugins, real processes, real servers on loopback.
+
+mod support;
+
+mod broker;
+mod cli;
+mod client;
+mod demo;
+mod foreign_plugins;
+mod grants;
+mod hostile_plugins;
+mod network_plugins;
+mod plugin_sdk;
+mod policy;
+mod wasm_source;
