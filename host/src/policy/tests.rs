@@ -424,6 +424,53 @@ fn wrong_types_and_values_are_errors() {
 }
 
 #[test]
+fn ceilings_of_root_and_kernel_filesystems_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/sys", dir.path().join("sys-link")).unwrap();
+    let via_link = dir.path().join("sys-link/kernel");
+    let cases: Vec<(String, &str)> = vec![
+        ("/".into(), "(/) is the root directory"),
+        ("/proc".into(), "(/proc) is inside /proc"),
+        ("/etc/../proc/self".into(), "is inside /proc"),
+        ("/sys".into(), "(/sys) is inside /sys"),
+        ("/dev".into(), "(/dev) is inside /dev"),
+        // Does not exist: judged by its tidied name.
+        ("/dev/tokenhost-no-such-dir".into(), "is inside /dev"),
+        ("/tmp/../../proc/no-such-dir".into(), "is inside /proc"),
+        (
+            via_link.to_str().unwrap().into(),
+            "(/sys/kernel) is inside /sys",
+        ),
+    ];
+    for (entry, needle) in &cases {
+        let text = format!("allowed_paths = [{entry:?}]");
+        let err = Policy::parse(&text, Path::new(SYS)).expect_err(&text);
+        let msg = err.to_string();
+        assert!(matches!(err, PolicyError::Invalid { .. }), "{text}: {msg}");
+        assert!(
+            msg.contains(&format!("allowed_paths entry {entry:?} "))
+                && msg.contains(needle)
+                && msg.contains(SYS),
+            "{text}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn parse_errors_do_not_quote_the_file() {
+    let text = "[[commands.allow]]
+path = \"/usr/bin/az s3cr3t\nsha256 = 1";
+    let msg = Policy::parse(text, Path::new(USER))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains(&format!("policy file {USER} is not valid: line 2, column ")),
+        "{msg}"
+    );
+    assert!(!msg.contains("s3cr3t") && !msg.contains('\n'), "{msg}");
+}
+
+#[test]
 fn load_skips_a_missing_system_file_but_not_a_missing_extra() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("policy.toml");
