@@ -56,6 +56,109 @@ async fn allowed_paths_are_read_only_and_cannot_be_escaped() {
 }
 
 #[tokio::test]
+async fn a_relative_grant_appears_in_the_guest_at_its_normalised_path() {
+    // The config lives in <dir>/cfg/fs and grants "../../fs/granted": the plugin sees
+    // <dir>/fs/granted, not <dir>/cfg/fs/../../fs/granted.
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("cfg/fs");
+    let granted = dir.path().join("fs/granted");
+    std::fs::create_dir_all(&base).unwrap();
+    std::fs::create_dir_all(&granted).unwrap();
+    std::fs::write(granted.join("inside"), "normalised-content").unwrap();
+    let paths = tokenhost::grants::grant_paths(&["../../fs/granted".into()], &base).unwrap();
+    assert_eq!(paths[0].1, granted.to_str().unwrap());
+    let read = |path: String| {
+        source(
+            "hostile",
+            &[],
+            Grants {
+                paths: paths.clone(),
+                ..Grants::default()
+            },
+            &[("mode", "read-file".into()), ("path", path)],
+            2_000,
+        )
+    };
+    let token = read(granted.join("inside").display().to_string())
+        .resolve()
+        .await
+        .unwrap();
+    assert_eq!(token.expose(), "normalised-content");
+    let unnormalised = base.join("../../fs/granted/inside").display().to_string();
+    let err = read(unnormalised).resolve().await.unwrap_err();
+    assert!(err.to_string().contains("read failed"), "{err}");
+}
+
+#[test]
+fn root_and_kernel_filesystems_cannot_be_granted_even_through_links() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/proc/self", dir.path().join("me")).unwrap();
+    std::os::unix::fs::symlink("/", dir.path().join("everything")).unwrap();
+    for (entry, cause) in [
+        ("/proc", "(/proc) is inside /proc"),
+        ("/", "(/) is the root directory"),
+        ("/sys", "(/sys) is inside /sys"),
+        ("/dev", "(/dev) is inside /dev"),
+        ("/dev/shm", "(/dev/shm) is inside /dev"),
+        ("me", "is inside /proc"),
+        ("everything", "(/) is the root directory"),
+        ("everything/sys/kernel/..", "(/sys) is inside /sys"),
+        ("/tmp/../proc/self/..", "(/proc) is inside /proc"),
+    ] {
+        let text = format!(
+            "[model_providers.corp.auth]\nplugin = \"x.wasm\"\nallowed_paths = [{entry:?}]"
+        );
+        let config = support::write_config(dir.path(), &text);
+        let err = tokenhost::config::Config::load(&config)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "provider \"corp\": allowed_paths entry {entry:?} "
+            )) && err.contains(cause),
+            "{entry}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_grant_of_proc_is_refused_before_any_plugin_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = support::toml_path(&support::plugin("hostile"));
+    let config = support::write_config(
+        dir.path(),
+        &format!(
+            "[model_providers.corp.auth]\nplugin = {plugin}\nallowed_paths = [\"/proc\"]\n\
+             [model_providers.corp.auth.config]\nmode = \"read-file\"\npath = \"/proc/self/environ\"\n"
+        ),
+    );
+    let secret = "PROC-ENV-SECRET-4b1d";
+    let out = tokenhost(
+        vec![
+            "token".into(),
+            "corp".into(),
+            "-c".into(),
+            config.display().to_string(),
+        ],
+        vec![("TOKENHOST_TEST_SECRET", secret.to_string())],
+    )
+    .await;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        !stdout.contains(secret) && !stderr.contains(secret),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains("provider \"corp\": allowed_paths entry \"/proc\" (/proc) is inside /proc"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn allowed_env_shows_exactly_the_granted_variables() {
     let grants = Grants {
         env: vec!["PATH".into(), "TOKENHOST_NOT_SET_ANYWHERE".into()],

@@ -307,3 +307,44 @@ fn check_lists_every_violation_and_typos_fail_closed() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_path_ceiling_of_root_or_a_kernel_filesystem_makes_the_policy_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/proc", dir.path().join("p")).unwrap();
+    let config = support::write_config(
+        dir.path(),
+        "[model_providers.cmd.auth]\ncommand = \"echo\"\n",
+    );
+    let policy = dir.path().join("paths.toml");
+    let link = dir.path().join("p/self");
+    for (ceiling, cause) in [
+        ("/".to_string(), "(/) is the root directory"),
+        (link.display().to_string(), "is inside /proc"),
+        ("/sys/../dev".to_string(), "(/dev) is inside /dev"),
+    ] {
+        std::fs::write(&policy, format!("allowed_paths = [{ceiling:?}]\n")).unwrap();
+        let out = tokenhost(
+            dir.path(),
+            &[
+                "token",
+                "cmd",
+                "-c",
+                config.to_str().unwrap(),
+                "--policy",
+                policy.to_str().unwrap(),
+            ],
+            &[],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(out.stdout.is_empty());
+        assert!(
+            stderr.contains(&format!(
+                "policy file {} is invalid: allowed_paths entry {ceiling:?} ",
+                policy.display()
+            )) && stderr.contains(cause),
+            "{ceiling}: {stderr}"
+        );
+    }
+}

@@ -4,8 +4,10 @@
 //! that sources are built from. Nothing later re-reads raw TOML. Every error names the
 //! file or the provider, and the key at fault.
 
+mod placement;
 pub mod raw;
 pub mod spec;
+mod toml_error;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use spec::*;
+pub(crate) use toml_error::toml_error;
 
 use crate::grants::{self, Grants};
 use raw::{RawAuth, RawConfig, RawFormat, RawProvider};
@@ -85,9 +88,21 @@ impl Config {
 
     /// Validates `text` as if read from `path` (relative paths resolve against its folder).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_error = |message: String| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: one_line(&e.to_string()),
+            message,
+        };
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| parse_error(toml_error(&e, Some(text))))?;
+        // Parsed again untyped, to see the keys that `RawConfig` accepts and ignores.
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| parse_error(toml_error(&e, Some(text))))?;
+        placement::check(&table).map_err(|misplaced| match misplaced.provider {
+            Some(provider) => ConfigError::Provider {
+                provider,
+                message: misplaced.message,
+            },
+            None => parse_error(misplaced.message),
         })?;
         let base = path.parent().unwrap_or(Path::new("/")).to_path_buf();
         let mut providers = BTreeMap::new();
@@ -151,10 +166,6 @@ pub(crate) fn home_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/"))
 }
 
-fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 fn resolve_provider(
     id: &str,
     provider: RawProvider,
@@ -189,7 +200,7 @@ fn resolve_provider(
     let auth: RawAuth = auth.try_into().map_err(|e: toml::de::Error| {
         fail(format!(
             "in [model_providers.{id}.auth]: {}",
-            one_line(e.message())
+            toml_error(&e, None)
         ))
     })?;
 

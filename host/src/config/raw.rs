@@ -2,8 +2,10 @@
 //!
 //! The shape is Codex's `config.toml`: providers live under `[model_providers.<id>]`
 //! and their token source under `[model_providers.<id>.auth]`. Unknown top-level keys
-//! and unknown provider keys are accepted (a Codex config works as is); unknown keys in
-//! an `auth` table are errors, because a typo there would silently weaken a setting.
+//! and unknown provider keys are accepted (a Codex config works as is), except
+//! tokenhost's own security-relevant keys in the wrong table (see the `placement` module);
+//! unknown keys in an `auth` table are errors, because a typo there would silently
+//! weaken a setting.
 //! These types also generate the JSON Schema (`tokenhost schema`).
 
 use std::collections::BTreeMap;
@@ -19,7 +21,8 @@ pub struct RawConfig {
     pub model_providers: BTreeMap<String, RawProvider>,
 }
 
-/// One `[model_providers.<id>]` table. Keys other than these are accepted and ignored.
+/// One `[model_providers.<id>]` table. Keys other than these are accepted and ignored,
+/// except an `auth` key written here instead of in the `auth` table.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct RawProvider {
     /// Display name (ignored by tokenhost).

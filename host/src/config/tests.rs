@@ -351,3 +351,143 @@ fn debug_output_hides_config_values_and_arguments() {
         "keys stay visible: {shown}"
     );
 }
+
+#[test]
+fn parse_errors_keep_the_position_and_never_quote_the_file() {
+    let cases: &[(&str, &str)] = &[
+        // A missing closing quote: the crate's report would print the whole line.
+        (
+            "[model_providers.p]\nexperimental_bearer_token = \"sk-live-s3cr3t\n",
+            "config file /etc/th/config.toml is not valid: line 2, column ",
+        ),
+        (
+            "[model_providers.p]\nhttp_headers = \"Bearer sk-live-s3cr3t\"\n[model_providers.p.auth]\ncommand = \"x\"",
+            "line 2, column 16: invalid type: a string, expected a map",
+        ),
+        (
+            "[model_providers.p.auth]\ncommand = \"x\"\ntimeout_ms = \"sk-live-s3cr3t\"",
+            "provider \"p\": in [model_providers.p.auth]: invalid type: a string, expected u64",
+        ),
+        (
+            "[model_providers.p.auth]\ncommand = \"x\"\nformat = \"sk-live-s3cr3t\"",
+            "provider \"p\": in [model_providers.p.auth]: unknown variant, expected one of",
+        ),
+    ];
+    for (text, expected) in cases {
+        let message = error(text);
+        assert!(
+            message.contains(expected),
+            "for {text:?}\n got: {message}\nwant: {expected}"
+        );
+        assert!(!message.contains("s3cr3t"), "{message}");
+        assert!(!message.contains('\n'), "one line: {message}");
+    }
+}
+
+#[test]
+fn security_keys_in_the_wrong_table_are_refused() {
+    let pin = "0".repeat(64);
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("[model_providers.p]\nsha256 = \"{pin}\"\n[model_providers.p.auth]\nplugin = \"x.wasm\""),
+            "provider \"p\": `sha256` belongs in [model_providers.p.auth]; in [model_providers.p] it would be ignored and the source would run unpinned",
+        ),
+        (
+            format!("[model_providers.p]\nsha256 = \"{pin}\""),
+            "provider \"p\": `sha256` belongs in [model_providers.p.auth]",
+        ),
+        (
+            "[model_providers.p]\nallowed_paths = [\"/srv\"]\n[model_providers.p.auth]\nplugin = \"x.wasm\"".into(),
+            "provider \"p\": `allowed_paths` belongs in [model_providers.p.auth]; in [model_providers.p] it would be ignored",
+        ),
+        (
+            "[model_providers.p]\ncommand = \"tok\"".into(),
+            "provider \"p\": `command` belongs in [model_providers.p.auth]",
+        ),
+        (
+            format!("[model_providers.p.auth]\nplugin = \"x.wasm\"\n[model_providers.p.auth.config]\nsha256 = \"{pin}\""),
+            "provider \"p\": `sha256` is in [model_providers.p.auth.config], where it is handed to the plugin as a setting and not checked as a pin",
+        ),
+        (
+            "include = \"corp.toml\"\n[model_providers.p.auth]\ncommand = \"x\"".into(),
+            "config file /etc/th/config.toml is not valid: `include` at the top level is not supported",
+        ),
+        (
+            "[model_providers.p]\ninclude = \"corp.toml\"\n[model_providers.p.auth]\ncommand = \"x\"".into(),
+            "provider \"p\": `include` in [model_providers.p] is not supported",
+        ),
+        (
+            format!("sha256 = \"{pin}\""),
+            "`sha256` at the top level is ignored",
+        ),
+        (
+            "[auth]\nplugin = \"x.wasm\"".into(),
+            "an `auth` table at the top level is ignored",
+        ),
+    ];
+    for (text, expected) in &cases {
+        let message = error(text);
+        assert!(
+            message.contains(expected),
+            "for {text:?}\n got: {message}\nwant: {expected}"
+        );
+    }
+}
+
+#[test]
+fn every_codex_provider_key_and_top_level_key_is_still_accepted() {
+    let config = parse(
+        r#"
+        model = "gpt-5"
+        model_provider = "corp"
+        approval_policy = "never"
+        sandbox_mode = "workspace-write"
+        include_apply_patch_tool = true
+        notify = ["notify-send"]
+        [mcp_servers.x]
+        command = "mcp-x"
+        args = ["--stdio"]
+        [profiles.fast]
+        model = "x"
+        [model_providers.corp]
+        name = "Corp"
+        base_url = "https://llm.corp.example/v1"
+        env_key_instructions = "ask IT"
+        wire_api = "responses"
+        query_params = { api-version = "2025-01-01" }
+        http_headers = { "X-Team" = "a" }
+        env_http_headers = { "X-Org" = "CORP_ORG" }
+        request_max_retries = 4
+        stream_max_retries = 5
+        stream_idle_timeout_ms = 300000
+        [model_providers.corp.auth]
+        plugin = "corp.wasm"
+        [model_providers.corp.auth.config]
+        cert_sha256 = "not a pin"
+        [model_providers.openai]
+        name = "OpenAI"
+        env_key = "OPENAI_API_KEY"
+        experimental_bearer_token = "t"
+        requires_openai_auth = true
+        "#,
+    )
+    .unwrap();
+    assert_eq!(config.providers().count(), 1);
+    assert_eq!(config.providers_without_auth(), ["openai"]);
+}
+
+#[test]
+fn the_misplaced_key_list_is_every_auth_key() {
+    let schema = schemars::schema_for!(raw::RawAuth);
+    let mut keys: Vec<&str> = schema
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .expect("RawAuth has properties")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    let mut listed = placement::AUTH_KEYS.to_vec();
+    listed.sort_unstable();
+    assert_eq!(listed, keys);
+}

@@ -6,14 +6,16 @@
 //! - [`grant_hosts`]: `allowed_hosts`, the authorities the plugin may send wasi:http
 //!   requests to (matching rules in [`host_pattern`]);
 //! - [`grant_env`]: `allowed_env`, the environment variables it may see (if set);
-//! - [`grant_paths`]: `allowed_paths`, directories it may read, at the same path inside
-//!   the guest, read-only.
+//! - [`grant_paths`]: `allowed_paths`, directories it may read, read-only, at their
+//!   absolute, normalised path inside the guest; never `/` or a kernel filesystem
+//!   (see [`kernel_fs`]).
 //!
 //! The admin policy's ceilings will be checked here too, so that no grant bypasses them.
 
 pub mod host_pattern;
+pub(crate) mod kernel_fs;
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 pub use host_pattern::HostPattern;
 
@@ -63,30 +65,72 @@ pub fn grant_env(names: &[String]) -> Result<Vec<String>, String> {
     Ok(names.to_vec())
 }
 
-/// Validates `allowed_paths`: each must be an existing directory. Relative entries
-/// resolve against `base` (the config file's folder). The guest sees each at the path
-/// as written (made absolute); the host opens the canonical path, so a symlink in the
-/// granted path itself is resolved once, here, and nothing later can redirect it.
+/// Validates `allowed_paths`: each must be an existing directory that is not `/` and
+/// not on or above a kernel filesystem (procfs, sysfs, the device files: see
+/// [`kernel_fs`]). Relative entries resolve against `base` (the config file's folder).
+///
+/// The host opens the canonical path, so a symlink in the granted path itself is
+/// resolved once, here, and nothing later can redirect it. The guest sees the entry made
+/// absolute with `.` and `..` removed (`cfg/../fs/granted` appears as
+/// `<base>/fs/granted`), symlinks kept (`/var/run/secrets` stays `/var/run/secrets` where
+/// `/var/run` links to `/run`). If that tidied path is not the same directory (a `..`
+/// after a symlink), the guest sees the canonical path instead.
 pub fn grant_paths(entries: &[String], base: &Path) -> Result<Vec<(PathBuf, String)>, String> {
     entries
         .iter()
         .map(|entry| {
-            let path = base.join(entry);
-            let canonical = path
-                .canonicalize()
-                .map_err(|e| format!("allowed_paths entry {entry:?} cannot be opened: {e}"))?;
-            if !canonical.is_dir() {
+            let path = normalize(&base.join(entry));
+            let canonical = path_canonical(entry, &base.join(entry))?;
+            if let Some(reason) = kernel_fs::refusal(&canonical, true) {
                 return Err(format!(
-                    "allowed_paths entry {entry:?} is not a directory; grant the folder that holds the file"
+                    "allowed_paths entry {entry:?} ({}) {reason}; grant a directory that holds only the files the plugin needs",
+                    canonical.display()
                 ));
             }
-            let guest = path
+            let guest = match path.canonicalize() {
+                Ok(same) if same == canonical => path,
+                _ => canonical.clone(),
+            };
+            let guest = guest
                 .to_str()
                 .ok_or_else(|| format!("allowed_paths entry {entry:?} is not valid UTF-8"))?
                 .to_string();
             Ok((canonical, guest))
         })
         .collect()
+}
+
+/// The canonical path of an `allowed_paths` entry, which must be an existing directory.
+fn path_canonical(entry: &str, path: &Path) -> Result<PathBuf, String> {
+    let canonical = path
+        .canonicalize()
+        .map_err(|e| format!("allowed_paths entry {entry:?} cannot be opened: {e}"))?;
+    if !canonical.is_dir() {
+        return Err(format!(
+            "allowed_paths entry {entry:?} is not a directory; grant the folder that holds the file"
+        ));
+    }
+    Ok(canonical)
+}
+
+/// `path` with `.` components and repeated separators removed and each `..` applied to
+/// the component before it, without looking at the filesystem (`/..` is `/`).
+pub(crate) fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -112,6 +156,70 @@ mod tests {
         assert!(err.contains("is not a directory"), "{err}");
         let err = grant_paths(&["missing".into()], dir.path()).unwrap_err();
         assert!(err.contains("cannot be opened"), "{err}");
+    }
+
+    #[test]
+    fn normalize_table() {
+        let cases: &[(&str, &str)] = &[
+            ("/a/b/../c", "/a/c"),
+            ("/a/./b//c/", "/a/b/c"),
+            ("/a/cfg/fs/../../fs/granted", "/a/fs/granted"),
+            ("/..", "/"),
+            ("/../../a", "/a"),
+            ("/a/..", "/"),
+            ("a/../../b", "../b"),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(normalize(Path::new(path)), Path::new(expected), "{path}");
+        }
+    }
+
+    #[test]
+    fn root_and_kernel_filesystems_are_never_granted() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/proc", dir.path().join("proc-link")).unwrap();
+        std::os::unix::fs::symlink("/", dir.path().join("root-link")).unwrap();
+        let cases: &[(&str, &str)] = &[
+            ("/", "(/) is the root directory"),
+            ("/proc", "(/proc) is inside /proc"),
+            ("/proc/self", "is inside /proc"),
+            ("/sys", "(/sys) is inside /sys"),
+            ("/dev", "(/dev) is inside /dev"),
+            ("/etc/../proc", "(/proc) is inside /proc"),
+            ("proc-link", "(/proc) is inside /proc"),
+            ("proc-link/self/..", "(/proc) is inside /proc"),
+            ("root-link", "(/) is the root directory"),
+            ("root-link/sys/kernel", "(/sys/kernel) is inside /sys"),
+            ("../../../../../../../..", "(/) is the root directory"),
+        ];
+        for (entry, expected) in cases {
+            let err = grant_paths(&[entry.to_string()], dir.path()).unwrap_err();
+            assert!(
+                err.starts_with(&format!("allowed_paths entry {entry:?} "))
+                    && err.contains(expected),
+                "{entry}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_guest_sees_a_normalised_path_with_symlinks_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("cfg/fs");
+        std::fs::create_dir_all(&base).unwrap();
+        std::fs::create_dir_all(dir.path().join("fs/granted")).unwrap();
+        std::fs::create_dir_all(dir.path().join("real/sub")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real/sub"), dir.path().join("link")).unwrap();
+        let guest = |entry: &str| grant_paths(&[entry.into()], &base).unwrap()[0].1.clone();
+        let root = dir.path().canonicalize().unwrap();
+        let shown = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+        // `..` is applied; the result is the directory granted.
+        assert_eq!(guest("../../fs/granted"), shown("fs/granted"));
+        assert_eq!(guest("./../../fs/./granted/"), shown("fs/granted"));
+        // A symlinked entry keeps its name in the guest.
+        assert_eq!(guest("../../link"), shown("link"));
+        // `link/..` is `real`, not the tidied `<dir>`: the guest sees the canonical path.
+        assert_eq!(guest("../../link/.."), root.join("real").to_str().unwrap());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! One policy file: its TOML shape and its validated form.
 //!
 //! Parsing fails closed: an unknown key, a typo, a wrong type, a relative path, a
-//! malformed digest or host pattern makes the whole file an error, because a rule the
-//! admin meant to write but tokenhost ignored would silently lift a restriction.
+//! malformed digest or host pattern, a path ceiling of `/` or of a kernel filesystem
+//! makes the whole file an error, because a rule the admin meant to write but tokenhost
+//! ignored would silently lift a restriction.
 //! A key that is absent restricts nothing.
 
 use std::fmt;
@@ -13,7 +14,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
 
 use super::{PolicyError, parse_sha256};
-use crate::grants::{HostPattern, grant_env};
+use crate::grants::{HostPattern, grant_env, kernel_fs, normalize};
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -154,7 +155,7 @@ impl PolicyFile {
     pub(super) fn parse(text: &str, path: &Path) -> Result<PolicyFile, PolicyError> {
         let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError::Parse {
             path: path.to_path_buf(),
-            message: one_line(&e.to_string()),
+            message: crate::config::toml_error(&e, Some(text)),
         })?;
         let invalid = |message: String| PolicyError::Invalid {
             path: path.to_path_buf(),
@@ -219,6 +220,22 @@ impl PolicyFile {
                             return Err(format!("allowed_paths entry {entry:?} must be absolute"));
                         }
                         let canonical = written.canonicalize().ok();
+                        // A ceiling that holds `/` or a kernel filesystem promises a grant
+                        // that `grant_paths` would refuse anyway: an admin's mistake.
+                        let (shown, reason) = match &canonical {
+                            Some(dir) => (dir.clone(), kernel_fs::refusal(dir, false)),
+                            None => {
+                                let tidied = normalize(&written);
+                                let reason = kernel_fs::path_refusal(&tidied);
+                                (tidied, reason)
+                            }
+                        };
+                        if let Some(reason) = reason {
+                            return Err(format!(
+                                "allowed_paths entry {entry:?} ({}) {reason}: no plugin may be granted it (to leave paths unrestricted, omit allowed_paths)",
+                                shown.display()
+                            ));
+                        }
                         Ok(CeilingPath { written, canonical })
                     })
                     .collect::<Result<Vec<_>, String>>()
@@ -249,20 +266,4 @@ fn validate_rule<R, E>(
             Rule::Allowlist(entries.into_iter().map(entry).collect::<Result<_, _>>()?)
         }
     })
-}
-
-/// The TOML parser's report folded into one line: the position and the message,
-/// without the source excerpt (which may be long, and is in the file anyway).
-fn one_line(message: &str) -> String {
-    let is_excerpt = |line: &str| {
-        line.trim_start_matches(|c: char| c.is_ascii_digit())
-            .trim_start()
-            .starts_with('|')
-    };
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !is_excerpt(line))
-        .collect::<Vec<_>>()
-        .join(": ")
 }

@@ -9,7 +9,9 @@
 //! A file may say (absent keys restrict nothing; unknown keys are errors):
 //! - `commands` / `plugins`: `"allow"`, `"deny"`, or an allowlist;
 //! - ceilings: `max_timeout_ms`, `max_memory_mb`, `allowed_hosts`, `allowed_env`,
-//!   `allowed_paths`. A limit or grant above a ceiling is refused, never clamped.
+//!   `allowed_paths`. A limit or grant above a ceiling is refused, never clamped. An
+//!   `allowed_paths` ceiling may not be `/` or reach into a kernel filesystem (see
+//!   `grants::kernel_fs`): no grant may.
 //!
 //! ```toml
 //! plugins = "deny"
@@ -74,7 +76,8 @@ pub enum PolicyError {
         message: String,
     },
     /// A value is well-typed but wrong: a relative path, a malformed sha256, a bad host
-    /// pattern or environment variable name, a zero ceiling.
+    /// pattern or environment variable name, a zero ceiling, a path ceiling of `/` or of
+    /// a kernel filesystem.
     #[error("policy file {path} is invalid: {message}")]
     Invalid {
         /// The file.

@@ -424,6 +424,42 @@ fn wrong_types_and_values_are_errors() {
 }
 
 #[test]
+fn ceilings_of_root_and_kernel_filesystems_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/sys", dir.path().join("sys-link")).unwrap();
+    let via_link = dir.path().join("sys-link/kernel");
+    for (entry, needle) in [
+        ("/", "(/) is the root directory"),
+        ("/proc", "(/proc) is inside /proc"),
+        ("/etc/../proc/self", "is inside /proc"),
+        ("/sys", "(/sys) is inside /sys"),
+        ("/dev", "(/dev) is inside /dev"),
+        // These do not exist: judged by the name with `..` applied.
+        ("/dev/tokenhost-no-such-dir", "is inside /dev"),
+        ("/tmp/../../proc/no-such-dir", "is inside /proc"),
+        (via_link.to_str().unwrap(), "(/sys/kernel) is inside /sys"),
+    ] {
+        let text = format!("allowed_paths = [{entry:?}]");
+        let err = Policy::parse(&text, Path::new(SYS)).expect_err(&text);
+        let msg = err.to_string();
+        assert!(matches!(err, PolicyError::Invalid { .. }), "{text}: {msg}");
+        let named = format!("policy file {SYS} is invalid: allowed_paths entry {entry:?} ");
+        assert!(msg.starts_with(&named) && msg.contains(needle), "{msg}");
+    }
+}
+
+#[test]
+fn parse_errors_do_not_quote_the_file() {
+    let text = "[[commands.allow]]\npath = \"/usr/bin/az s3cr3t\nsha256 = 1";
+    let msg = Policy::parse(text, Path::new(USER))
+        .unwrap_err()
+        .to_string();
+    let expected = format!("policy file {USER} is not valid: line 2, column ");
+    assert!(msg.starts_with(&expected), "{msg}");
+    assert!(!msg.contains("s3cr3t") && !msg.contains('\n'), "{msg}");
+}
+
+#[test]
 fn load_skips_a_missing_system_file_but_not_a_missing_extra() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("policy.toml");
