@@ -9,6 +9,7 @@
 
 pub mod broker;
 pub mod client;
+pub mod clients;
 pub mod config;
 pub mod error;
 pub mod grants;

@@ -3,8 +3,10 @@
 
 mod check;
 mod demo;
+mod git_credential;
 mod inspect;
 mod new_plugin;
+mod obtain;
 mod precompile;
 mod request;
 mod serve;
@@ -34,6 +36,9 @@ enum Command {
     Token(token::TokenArgs),
     /// Validate every provider; with --resolve, also fetch a token from each.
     Check(check::CheckArgs),
+    /// A git credential helper: `get` answers with a provider's token, `erase` reports it
+    /// rejected.
+    GitCredential(git_credential::GitCredentialArgs),
     /// Describe a plugin file: sha256, size, contract, exports and imports.
     Inspect(inspect::InspectArgs),
     /// Create a plugin crate from the template, ready to build for wasm32-wasip2.
@@ -142,6 +147,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Token(args) => token::run(args),
         Command::Check(args) => check::run(args),
+        Command::GitCredential(args) => git_credential::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::NewPlugin(args) => new_plugin::run(args),
         Command::Request(args) => request::run(args, cli.verbose),

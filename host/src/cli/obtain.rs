@@ -1,0 +1,174 @@
+//! Getting a token for a client that runs tokenhost as a command (`token`,
+//! `git-credential`), and telling tokenhost that a token was rejected.
+//!
+//! When a broker (`tokenhost serve`) serves the same config, the token comes from it;
+//! otherwise, or with `--no-broker`, the provider's source runs in this process. A
+//! broker that cannot be reached or breaks off mid-request means an in-process call, with
+//! a log line; a broker's answer (a token, or a source failure) is final. Under a policy,
+//! the provider is checked against this process's policy first, whether or not a broker
+//! answers. A token that a client reported rejected ([`RejectedTokens`]) is never handed
+//! out again: it is reported to the manager (or broker) as rejected, once, and the
+//! replacement is handed out instead.
+
+use std::path::Path;
+
+use tokenhost::Token;
+use tokenhost::broker::{BrokerClient, BrokerError, ErrorKind, socket_path};
+use tokenhost::clients::RejectedTokens;
+use tokenhost::config::Config;
+use tokenhost::token::Fingerprint;
+
+use super::{ConfigArg, Failure};
+
+/// How a token is asked for.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Ask {
+    /// Ask the source for a new token instead of using its current one.
+    pub refresh: bool,
+    /// Run the source in this process even when a broker serves this config.
+    pub no_broker: bool,
+}
+
+/// A token for `provider` of `config` (see the module documentation).
+pub(super) fn token(
+    arg: &ConfigArg,
+    config: &Config,
+    provider: &str,
+    ask: Ask,
+) -> Result<Token, Failure> {
+    let spec = super::provider_spec(config, provider)?;
+    let factory = arg.factory()?;
+    // A broker applies the policy it was started with; what this process hands out must
+    // satisfy this process's policy too (a stricter --policy, a tightened system file).
+    if !factory.policy().is_empty() {
+        factory.check(spec).map_err(Failure::usage)?;
+    }
+    let rejected = RejectedTokens::for_config(config.path());
+    let runtime = super::runtime()?;
+    let brokered = match ask.no_broker {
+        true => None,
+        false => runtime.block_on(from_broker(
+            &socket_path(config.path()),
+            provider,
+            ask.refresh,
+            &rejected,
+        ))?,
+    };
+    if let Some(token) = brokered {
+        return Ok(token);
+    }
+    let source = factory.build(spec).map_err(Failure::usage)?;
+    let manager = tokenhost::AuthManager::builder()
+        .provider(spec.id.clone(), spec.refresh_interval, source)
+        .build();
+    runtime.block_on(async {
+        let token = match ask.refresh {
+            true => manager.refresh(provider).await,
+            false => manager.auth(provider).await,
+        }
+        .map_err(Failure::auth)?;
+        if !rejected.contains(provider, &token.fingerprint()) {
+            return Ok(token);
+        }
+        tracing::info!(
+            "token {} was reported rejected; asking provider \"{provider}\" for another",
+            token.fingerprint()
+        );
+        manager
+            .unauthorized(provider, &token)
+            .await
+            .map_err(Failure::auth)
+    })
+}
+
+/// Records that the token with `fingerprint` was rejected (for the next process), and
+/// tells the broker, if one serves this config, so its cache moves on now. The broker
+/// refreshes only if it still holds that very token (client-go's rule): a report of a
+/// token it never handed out costs nothing.
+pub(super) fn report_rejected(
+    config: &Config,
+    provider: &str,
+    fingerprint: &Fingerprint,
+) -> Result<(), Failure> {
+    super::provider_spec(config, provider)?;
+    RejectedTokens::for_config(config.path())
+        .record(provider, fingerprint)
+        .map_err(Failure::usage)?;
+    let socket = socket_path(config.path());
+    super::runtime()?.block_on(async {
+        let Ok(mut client) = BrokerClient::try_connect(&socket).await else {
+            return;
+        };
+        match client.unauthorized(provider, *fingerprint).await {
+            Ok(token) => tracing::info!(
+                "reported {fingerprint} rejected to the broker; it now holds {}",
+                token.fingerprint()
+            ),
+            Err(e) => tracing::warn!("could not report the rejected token to the broker: {e}"),
+        }
+    });
+    Ok(())
+}
+
+/// The token from the broker at `socket`, `None` to resolve in-process (no broker, or it
+/// did not answer), or the broker's error.
+async fn from_broker(
+    socket: &Path,
+    provider: &str,
+    refresh: bool,
+    rejected: &RejectedTokens,
+) -> Result<Option<Token>, Failure> {
+    let socket_shown = socket.display();
+    let mut client = match BrokerClient::try_connect(socket).await {
+        Ok(client) => client,
+        Err(e @ BrokerError::NotRunning { .. }) if socket.exists() => {
+            tracing::info!("{e}; resolving in-process");
+            return Ok(None);
+        }
+        Err(e @ BrokerError::NotRunning { .. }) => {
+            tracing::debug!("{e}; resolving in-process");
+            return Ok(None);
+        }
+        Err(e) => {
+            tracing::warn!("not using the broker at {socket_shown} ({e}); resolving in-process");
+            return Ok(None);
+        }
+    };
+    let mut answer = match refresh {
+        true => client.refresh(provider).await,
+        false => client.token(provider).await,
+    };
+    if let Ok(token) = &answer
+        && rejected.contains(provider, &token.fingerprint())
+    {
+        tracing::info!(
+            "the broker's token {} was reported rejected; asking it for another",
+            token.fingerprint()
+        );
+        answer = client.unauthorized(provider, token.fingerprint()).await;
+    }
+    match answer {
+        Ok(token) => {
+            tracing::info!(
+                "token {} from the broker at {socket_shown}",
+                token.fingerprint()
+            );
+            Ok(Some(token))
+        }
+        Err(BrokerError::Remote {
+            kind: ErrorKind::UnknownProvider,
+            ..
+        }) => {
+            tracing::warn!(
+                "the broker at {socket_shown} does not know provider \"{provider}\" (send it \
+                 SIGHUP to reload its config); resolving in-process"
+            );
+            Ok(None)
+        }
+        Err(BrokerError::Remote { message, .. }) => Err(Failure::source(message)),
+        Err(e) => {
+            tracing::warn!("broker at {socket_shown} did not answer ({e}); resolving in-process");
+            Ok(None)
+        }
+    }
+}

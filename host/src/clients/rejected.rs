@@ -1,0 +1,158 @@
+//! [`RejectedTokens`]: what clients told us was rejected, kept between processes.
+//!
+//! A client that runs `tokenhost` as a command (git's `erase`) says "this token was
+//! rejected" in one process; the next ask comes in another. A broker keeps that in its
+//! cache, but without one, or when the broker restarted in between, the next process would
+//! hand out the same token again if its source returns it (a plugin that caches, a static
+//! token). So each report is also written to a small private file beside the broker
+//! socket, holding fingerprints and times, never tokens. A process that gets a token whose
+//! fingerprint is listed treats it as rejected once, with the manager's client-go rule
+//! (refresh only if the cache still holds that token).
+//!
+//! The file is bounded ([`MAX_ENTRIES`], entries older than [`MAX_AGE`] dropped) and lives
+//! in the user's private runtime directory (0700, checked), written atomically.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+
+use crate::broker::{BrokerError, prepare_private_dir, socket_dir};
+use crate::token::Fingerprint;
+
+/// The most entries kept; the oldest go first.
+pub const MAX_ENTRIES: usize = 64;
+/// How long a report is remembered.
+pub const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// The rejected-token record for one config file.
+#[derive(Debug, Clone)]
+pub struct RejectedTokens {
+    path: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Entry {
+    provider: String,
+    fingerprint: String,
+    at_ms: u64,
+}
+
+impl RejectedTokens {
+    /// The record for `config`, in the broker socket directory.
+    pub fn for_config(config: &Path) -> Self {
+        Self::in_dir(&socket_dir(), config)
+    }
+
+    /// The record for `config` in `dir`.
+    pub fn in_dir(dir: &Path, config: &Path) -> Self {
+        let canonical = std::fs::canonicalize(config).unwrap_or_else(|_| config.to_path_buf());
+        let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+        RejectedTokens {
+            path: dir.join(format!("rejected-{}.json", hex::encode(&digest[..8]))),
+        }
+    }
+
+    /// Records that `fingerprint`, handed out for `provider`, was rejected.
+    pub fn record(&self, provider: &str, fingerprint: &Fingerprint) -> Result<(), BrokerError> {
+        let dir = self.path.parent().unwrap_or(Path::new("/"));
+        prepare_private_dir(dir)?;
+        let now = now_ms();
+        let mut entries = self.load(now);
+        entries.retain(|e| !(e.provider == provider && e.fingerprint == fingerprint.to_string()));
+        entries.push(Entry {
+            provider: provider.to_string(),
+            fingerprint: fingerprint.to_string(),
+            at_ms: now,
+        });
+        let excess = entries.len().saturating_sub(MAX_ENTRIES);
+        entries.drain(..excess);
+        let io = |source| BrokerError::Io {
+            what: "cannot write",
+            path: self.path.clone(),
+            source,
+        };
+        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        serde_json::to_writer(&mut file, &entries).map_err(|e| io(std::io::Error::other(e)))?;
+        file.persist(&self.path).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+
+    /// Whether `fingerprint` was reported rejected for `provider` (and not too long ago).
+    /// A missing, unreadable or unsafe record means no.
+    pub fn contains(&self, provider: &str, fingerprint: &Fingerprint) -> bool {
+        let fingerprint = fingerprint.to_string();
+        self.load(now_ms())
+            .iter()
+            .any(|e| e.provider == provider && e.fingerprint == fingerprint)
+    }
+
+    fn load(&self, now: u64) -> Vec<Entry> {
+        let dir = self.path.parent().unwrap_or(Path::new("/"));
+        if crate::broker::check_private_dir(dir).is_err() {
+            return Vec::new();
+        }
+        let Ok(text) = std::fs::read_to_string(&self.path) else {
+            return Vec::new();
+        };
+        let mut entries: Vec<Entry> = serde_json::from_str(&text).unwrap_or_default();
+        let max_age = MAX_AGE.as_millis() as u64;
+        entries.retain(|e| now.saturating_sub(e.at_ms) < max_age);
+        entries
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_fingerprints_not_tokens_and_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, "").unwrap();
+        let record = RejectedTokens::in_dir(&run, &config);
+        let rejected = Fingerprint::of("SECRET-TOKEN");
+        assert!(!record.contains("p", &rejected));
+        record.record("p", &rejected).unwrap();
+        assert!(record.contains("p", &rejected));
+        assert!(!record.contains("other", &rejected));
+        assert!(!record.contains("p", &Fingerprint::of("another")));
+        let text = std::fs::read_to_string(&record.path).unwrap();
+        assert!(!text.contains("SECRET"), "{text}");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&run).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+
+        for i in 0..(MAX_ENTRIES + 10) {
+            record
+                .record("p", &Fingerprint::of(&format!("t{i}")))
+                .unwrap();
+        }
+        assert!(!record.contains("p", &rejected), "the oldest went first");
+        assert!(record.contains("p", &Fingerprint::of(&format!("t{}", MAX_ENTRIES + 9))));
+        let entries: Vec<Entry> =
+            serde_json::from_str(&std::fs::read_to_string(&record.path).unwrap()).unwrap();
+        assert_eq!(entries.len(), MAX_ENTRIES);
+    }
+
+    #[test]
+    fn an_unsafe_directory_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let config = dir.path().join("config.toml");
+        let record = RejectedTokens::in_dir(&run, &config);
+        record.record("p", &Fingerprint::of("t")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(!record.contains("p", &Fingerprint::of("t")));
+        assert!(record.record("p", &Fingerprint::of("u")).is_err());
+    }
+}
