@@ -523,3 +523,90 @@ async fn cli_usage_errors_exit_2_and_401_twice_exits_1() {
     assert!(out.stdout.is_empty());
     assert_eq!(server.seen().len(), 2);
 }
+
+/// A provider id comes from the config file: `check` and the errors it prints show ESC,
+/// C1 controls (U+009B CSI) and direction overrides in it escaped, never raw.
+#[tokio::test]
+async fn check_escapes_control_characters_in_provider_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = support::toml_path(&support::plugin("static-token"));
+    let config = format!(
+        r#"
+        [model_providers."ok\u001b[2J"]
+        name = "Ok"
+        [model_providers."ok\u001b[2J".auth]
+        plugin = {plugin}
+        [model_providers."ok\u001b[2J".auth.config]
+        token = "{TOKEN}"
+
+        [model_providers."bad\u009b31m\u202e"]
+        name = "Bad"
+        [model_providers."bad\u009b31m\u202e".auth]
+        plugin = {plugin}
+
+        [model_providers."noauth\u001b]0;x\u0007"]
+        name = "No auth"
+        "#
+    );
+    let output = tokenhost(
+        dir.path(),
+        config,
+        &["check", "--resolve", "-c", "{config}"],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    for raw in ['\u{1b}', '\u{9b}', '\u{202e}', '\u{7}'] {
+        assert!(
+            !stdout.contains(raw),
+            "U+{:04X} raw in:\n{stdout}",
+            raw as u32
+        );
+        assert!(
+            !stderr(&output).contains(raw),
+            "U+{:04X} raw in stderr",
+            raw as u32
+        );
+    }
+    assert!(stdout.contains("ok   ok\\u{1b}[2J: plugin "), "{stdout}");
+    assert!(
+        stdout.contains("FAIL provider \"bad\\u{9b}31m\\u{202e}\": invalid configuration:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("skip noauth\\u{1b}]0;x\\u{7}: no [auth] table"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(TOKEN), "{stdout}");
+}
+
+/// A token holding a C1 control or a direction override never reaches a client: the
+/// source fails with an error that names the provider, the character and where it is,
+/// without the token.
+#[tokio::test]
+async fn a_token_with_a_c1_control_or_a_bidi_override_is_refused() {
+    for (c, what) in [
+        ('\u{9b}', "the C1 control character U+009B"),
+        ('\u{202e}', "the bidirectional formatting character U+202E"),
+    ] {
+        let token = format!("{TOKEN}{c}x");
+        let source = support::source(
+            "static-token",
+            &[],
+            tokenhost::grants::Grants::default(),
+            &[("token", token)],
+            3_000,
+        );
+        let error = tokenhost::TokenSource::resolve(&source).await.unwrap_err();
+        assert_eq!(error.kind(), tokenhost::FailureKind::BadOutput, "{error}");
+        let shown = error.to_string();
+        assert!(
+            shown.starts_with("provider \"idp\": bad output:"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(&format!("{what} at byte offset 16")),
+            "{shown}"
+        );
+        assert!(!shown.contains(TOKEN) && !shown.contains(c), "{shown}");
+    }
+}

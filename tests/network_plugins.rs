@@ -113,6 +113,109 @@ async fn invalid_client_is_denied_with_the_description() {
     assert!(!message.contains("s3cr3t"), "{message}");
 }
 
+/// Everything logged on this thread while the guard lives, at every level.
+#[derive(Clone, Default)]
+struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLog {
+    fn start(&self) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An IdP (or a proxy in front of it) that quotes the request's credentials in its error
+/// text: the `Basic` header as sent, its base64 without padding, the form body. The
+/// secret, its urlencoded form and its base64 form reach neither the error (which `check`,
+/// the broker's `last_error` and stderr show) nor the log.
+#[tokio::test]
+async fn credentials_echoed_by_the_idp_never_reach_errors_or_logs() {
+    let server = Server::start(|seen, index| {
+        let auth = seen
+            .headers
+            .get("authorization")
+            .cloned()
+            .unwrap_or_default();
+        let description = match index {
+            0 => format!("bad header Authorization: {auth}"),
+            1 => format!(
+                "credential {}",
+                auth.trim_start_matches("Basic ").trim_end_matches('=')
+            ),
+            _ => format!("cannot parse {}", seen.body),
+        };
+        Reply::json(
+            401,
+            serde_json::json!({"error": "invalid_client", "error_description": description}),
+        )
+    })
+    .await;
+    let log = CapturedLog::default();
+    let guard = log.start();
+    let basic = oauth2(&server, "/token", &[]);
+    let post = oauth2(
+        &server,
+        "/token",
+        &[("auth_method", "client_secret_post".into())],
+    );
+    let errors = [
+        basic.resolve().await.unwrap_err(),
+        basic
+            .refresh(tokenhost::RefreshReason::Forced)
+            .await
+            .unwrap_err(),
+        post.resolve().await.unwrap_err(),
+    ];
+    drop(guard);
+
+    // What the IdP saw, to be sure it had the credentials to echo.
+    let seen = server.seen();
+    let sent = seen[0].headers["authorization"].clone();
+    let b64 = sent.strip_prefix("Basic ").unwrap();
+    assert!(
+        seen[2].body.contains("client_secret=s3cr3t"),
+        "{:?}",
+        seen[2]
+    );
+    let encoded = "s3cr3t-client-secret%21%26%3D";
+    let leaks = [SECRET, "s3cr3t", b64, b64.trim_end_matches('='), encoded];
+    let logs = log.text();
+    for error in &errors {
+        assert_eq!(error.kind(), FailureKind::Denied, "{error}");
+        let message = error.to_string();
+        assert!(message.contains("invalid_client: "), "{message}");
+        assert!(message.contains("[redacted]"), "{message}");
+        for leak in leaks {
+            assert!(!message.contains(leak), "{leak:?} in the error: {message}");
+        }
+    }
+    // The plugin logged its failures (so the capture saw them), redacted.
+    assert!(logs.contains("oauth2: resolve failed"), "{logs}");
+    for leak in leaks {
+        assert!(!logs.contains(leak), "{leak:?} in the log:\n{logs}");
+    }
+}
+
 #[tokio::test]
 async fn a_500_is_unavailable_and_the_next_call_succeeds() {
     let server = Server::start(|_, index| match index {

@@ -43,7 +43,9 @@ impl FailureKind {
     }
 }
 
-/// A token source failed. Displays as one line: `provider "id": <kind>: <message>`.
+/// A token source failed. Displays as one line: `provider "id": <kind>: <message>`, the id
+/// escaped with [`crate::text::escaped`]: an id comes from a config file and may hold ESC
+/// or a direction override meant to restyle the terminal or disguise the message.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct SourceError {
     provider: Arc<str>,
@@ -86,9 +88,42 @@ impl fmt::Display for SourceError {
         write!(
             f,
             "provider \"{}\": {}: {}",
-            self.provider,
+            crate::text::escaped(&self.provider),
             self.kind.label(),
             self.message
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_the_provider_and_the_cause() {
+        let error = SourceError::new("openai", FailureKind::Denied, "invalid_client");
+        assert_eq!(
+            error.to_string(),
+            "provider \"openai\": denied: invalid_client"
+        );
+        assert_eq!(error.provider(), "openai");
+    }
+
+    #[test]
+    fn display_escapes_controls_in_the_provider_id() {
+        let id = "evil\u{1b}[2K\u{1b}[1Gok\u{9b}31m\u{202e}\nFAIL";
+        let shown = SourceError::new(id, FailureKind::Unavailable, "down").to_string();
+        assert_eq!(
+            shown,
+            "provider \"evil\\u{1b}[2K\\u{1b}[1Gok\\u{9b}31m\\u{202e}\\nFAIL\": unavailable: down"
+        );
+        for c in ['\u{1b}', '\u{9b}', '\u{202e}', '\n'] {
+            assert!(!shown.contains(c), "{shown:?}");
+        }
+        // The id itself is kept as configured, for lookups.
+        assert_eq!(
+            SourceError::new(id, FailureKind::Timeout, "").provider(),
+            id
+        );
     }
 }

@@ -47,6 +47,34 @@ pub enum InvalidToken {
         /// Where it is.
         offset: usize,
     },
+    /// The value holds a character outside ASCII (see [`validate`] for why).
+    #[error(
+        "the token holds {} U+{code_point:04X} at byte offset {offset}; bearer tokens are visible ASCII (RFC 6750)",
+        describe(*.code_point)
+    )]
+    NotAscii {
+        /// The offending character's code point (shown as `U+XXXX`, never raw: it may be
+        /// a control or a direction override).
+        code_point: u32,
+        /// The byte offset where it starts.
+        offset: usize,
+    },
+}
+
+/// What kind of non-ASCII character `code_point` is, for [`InvalidToken::NotAscii`].
+fn describe(code_point: u32) -> &'static str {
+    match char::from_u32(code_point) {
+        Some(c) if c.is_control() => "the C1 control character",
+        Some(
+            '\u{061c}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}',
+        ) => "the bidirectional formatting character",
+        Some(c) if crate::text::is_invisible(c) => "the invisible formatting character",
+        _ => "the non-ASCII character",
+    }
 }
 
 impl Token {
@@ -114,7 +142,18 @@ impl fmt::Display for Token {
 }
 
 /// Checks what an `Authorization: Bearer` header can carry: non-empty, at most
-/// [`MAX_TOKEN_LEN`] bytes, visible ASCII or non-ASCII bytes, spaces and tabs inside.
+/// [`MAX_TOKEN_LEN`] bytes, visible ASCII (0x21..=0x7e), with spaces and tabs inside.
+///
+/// Why ASCII and nothing else: RFC 6750's `b64token` is a subset of visible ASCII, and
+/// bearer tokens in use (JWTs, OAuth access tokens, API keys) are ASCII; beyond ASCII,
+/// HTTP has only `obs-text`, opaque bytes that RFC 9110 §5.5 keeps for compatibility and
+/// that no token issuer produces. A non-ASCII "token" is a mistake or an attack: a C1
+/// control (U+009B is a CSI, which restyles a terminal that prints it), a bidirectional
+/// override or an invisible character (which make what a person reads differ from what
+/// is sent). Refusing all of non-ASCII closes that class at once, where a list of bad
+/// characters would have to keep up with Unicode. All of visible ASCII stays allowed,
+/// not only the `b64token` alphabet, because real tokens do stray from it (API keys
+/// with `:` or `%`), and so do spaces and tabs inside, which are harmless in a header.
 pub fn validate(value: &str) -> Result<(), InvalidToken> {
     if value.trim().is_empty() {
         return Err(InvalidToken::Empty);
@@ -130,6 +169,12 @@ pub fn validate(value: &str) -> Result<(), InvalidToken> {
         .find(|&(_, &b)| (b < 0x20 && b != b'\t') || b == 0x7f)
     {
         return Err(InvalidToken::NotHeaderValue { byte, offset });
+    }
+    if let Some((offset, c)) = value.char_indices().find(|(_, c)| !c.is_ascii()) {
+        return Err(InvalidToken::NotAscii {
+            code_point: u32::from(c),
+            offset,
+        });
     }
     Ok(())
 }
@@ -249,6 +294,54 @@ mod tests {
             );
         }
         assert!(validate(&"a".repeat(MAX_TOKEN_LEN)).is_ok());
+    }
+
+    #[test]
+    fn non_ascii_tokens_are_refused_naming_the_character_and_where() {
+        let cases: &[(char, &str)] = &[
+            ('\u{80}', "the C1 control character U+0080"),
+            ('\u{85}', "the C1 control character U+0085"),
+            ('\u{9b}', "the C1 control character U+009B"),
+            ('\u{9f}', "the C1 control character U+009F"),
+            ('\u{061c}', "the bidirectional formatting character U+061C"),
+            ('\u{200e}', "the bidirectional formatting character U+200E"),
+            ('\u{200f}', "the bidirectional formatting character U+200F"),
+            ('\u{202a}', "the bidirectional formatting character U+202A"),
+            ('\u{202e}', "the bidirectional formatting character U+202E"),
+            ('\u{2066}', "the bidirectional formatting character U+2066"),
+            ('\u{2069}', "the bidirectional formatting character U+2069"),
+            ('\u{200b}', "the invisible formatting character U+200B"),
+            ('\u{feff}', "the invisible formatting character U+FEFF"),
+            ('é', "the non-ASCII character U+00E9"),
+        ];
+        for &(c, what) in cases {
+            let value = format!("sk-s3cr3t{c}tail");
+            let error = Token::new(value.as_str(), None).unwrap_err();
+            assert_eq!(
+                error,
+                InvalidToken::NotAscii {
+                    code_point: u32::from(c),
+                    offset: 9
+                }
+            );
+            let shown = error.to_string();
+            assert_eq!(
+                shown,
+                format!(
+                    "the token holds {what} at byte offset 9; bearer tokens are visible ASCII (RFC 6750)"
+                )
+            );
+            assert!(!shown.contains("s3cr3t") && !shown.contains(c), "{shown:?}");
+        }
+        // The first offending character is the one reported.
+        assert_eq!(
+            validate("ab\u{202e}c\u{9b}"),
+            Err(InvalidToken::NotAscii {
+                code_point: 0x202e,
+                offset: 2
+            })
+        );
+        assert!(validate("!#$%&'*+-./0:=?@AZ[]^_`az{|}~").is_ok());
     }
 
     #[test]

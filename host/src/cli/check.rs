@@ -28,6 +28,7 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
     let runtime = super::runtime()?;
     let (mut config_errors, mut source_errors) = (0, 0);
     for spec in config.providers() {
+        let id = tokenhost::text::escaped(&spec.id);
         let kind = match &spec.source {
             SourceSpec::Command(c) => format!("command `{}`", c.program),
             SourceSpec::Plugin(p) => format!("plugin {}", p.path.display()),
@@ -43,12 +44,12 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
             }
             Err(e) => {
                 config_errors += 1;
-                println!("FAIL {}: {e}", spec.id);
+                println!("FAIL {id}: {e}");
                 continue;
             }
         };
         if !args.resolve {
-            println!("ok   {}: {kind}", spec.id);
+            println!("ok   {id}: {kind}");
             continue;
         }
         let manager = tokenhost::AuthManager::builder()
@@ -56,8 +57,7 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
             .build();
         match runtime.block_on(manager.auth(&spec.id)) {
             Ok(token) => println!(
-                "ok   {}: {kind}: token {} ({})",
-                spec.id,
+                "ok   {id}: {kind}: token {} ({})",
                 token.fingerprint(),
                 describe_expiry(token.expires_at_ms())
             ),
@@ -68,7 +68,7 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
         }
     }
     for id in config.providers_without_auth() {
-        println!("skip {id}: no [auth] table");
+        println!("skip {}: no [auth] table", tokenhost::text::escaped(id));
     }
     match (config_errors, source_errors) {
         (0, 0) => Ok(()),

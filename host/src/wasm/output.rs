@@ -18,29 +18,7 @@ pub const BYTES_PER_CALL: usize = 16 * 1024;
 /// The longest line forwarded, in bytes.
 pub const MAX_LINE: usize = 1024;
 
-/// `message` as one safe log line: cut at `max` bytes (on a char boundary, marked with
-/// `...`), with control characters (newlines, ESC) and invisible direction overrides
-/// escaped (`\n`, `\u{1b}`) so a plugin cannot forge log lines or restyle a terminal.
-/// Everything else, quotes included, is kept as it is.
-pub fn one_line(message: &str, max: usize) -> String {
-    let mut end = message.len().min(max);
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut line = String::with_capacity(end + 3);
-    for c in message[..end].chars() {
-        let invisible = matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        if c.is_control() || invisible {
-            line.extend(c.escape_default());
-        } else {
-            line.push(c);
-        }
-    }
-    if end < message.len() {
-        line.push_str("...");
-    }
-    line
-}
+pub use crate::text::one_line;
 
 /// Which stream a [`LogStream`] captures.
 #[derive(Debug, Clone, Copy)]
@@ -211,17 +189,6 @@ impl tokio::io::AsyncWrite for LogStream {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn one_line_escapes_controls_and_keeps_quotes() {
-        use super::one_line;
-        assert_eq!(one_line("the host's \"list\"", 100), "the host's \"list\"");
-        assert_eq!(one_line("a\nb\r\u{1b}[31m", 100), "a\\nb\\r\\u{1b}[31m");
-        assert_eq!(one_line("x\u{202e}y", 100), "x\\u{202e}y");
-        let capped = one_line(&"é".repeat(2000), 1024);
-        assert!(capped.len() <= 1024 + 3 && capped.ends_with("..."));
-        assert_eq!(one_line("short", 1024), "short");
-    }
-
     use super::*;
 
     #[test]

@@ -8,7 +8,8 @@
 //!
 //! Secrets (client secrets, assertions, subject tokens, issued tokens) are held in
 //! [`tokenhost_plugin::secret::Secret`], whose `Debug` hides the value, and every error
-//! message a flow returns is passed through [`tokenhost_plugin::secret::redact`] with the
-//! secrets of that request.
+//! message a flow returns is passed through a [`tokenhost_plugin::redact::Redactor`]
+//! holding the secrets of that request in every form an IdP may echo them (raw,
+//! form-urlencoded, inside the base64 of a `Basic` credential, any JWT).
 
 pub mod flows;

@@ -34,7 +34,8 @@
 //! - [`log`](mod@log) and the [`info!`]-style macros: lines in the host's log;
 //! - [`http`]: requests over wasi:http, JSON and form bodies, and the mapping of
 //!   failures to the contract's error kinds;
-//! - [`secret`], [`form`], [`url`], [`oauth`]: the building blocks of OAuth 2.0 flows.
+//! - [`secret`], [`redact`], [`form`], [`url`], [`oauth`]: the building blocks of OAuth 2.0
+//!   flows.
 //!
 //! Everything but the host calls builds and tests natively, so plugin logic can be
 //! unit-tested with `cargo test`; [`Platform`] is the seam for faking the outside world,
@@ -48,6 +49,7 @@ pub mod http;
 pub mod log;
 pub mod oauth;
 mod platform;
+pub mod redact;
 pub mod secret;
 mod source;
 pub mod testing;

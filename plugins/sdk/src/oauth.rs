@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::Error;
 use crate::http::{Response, status_text};
+use crate::redact::Redactor;
 use crate::secret::Secret;
 
 /// The longest token accepted, in bytes (the WIT contract's limit).
@@ -57,6 +58,9 @@ impl Endpoint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenResponse {
     pub access_token: Secret,
+    /// A `refresh_token` sent along, if any: never used, but a secret to keep out of
+    /// messages about this response.
+    pub refresh_token: Option<Secret>,
     /// `expires_in`, in seconds, if given and valid.
     pub expires_in_s: Option<u64>,
     /// When the token expires, from `expires_in` (or Azure's `expires_on`).
@@ -169,6 +173,7 @@ pub fn parse_success(
     };
     Ok(TokenResponse {
         access_token: Secret::new(access_token),
+        refresh_token: string_field(&object, "refresh_token").map(Secret::new),
         expires_in_s,
         expires_at_ms,
         token_type: string_field(&object, "token_type"),
@@ -177,9 +182,21 @@ pub fn parse_success(
     })
 }
 
-/// Cuts IdP-supplied text to `max` chars on one line.
-fn clean(text: &str, max: usize) -> String {
-    let one_line: String = text
+impl TokenResponse {
+    /// The secrets of this response (the access and refresh tokens), to redact from any
+    /// message built from its other fields.
+    pub fn secrets(&self) -> Vec<Secret> {
+        std::iter::once(self.access_token.clone())
+            .chain(self.refresh_token.clone())
+            .collect()
+    }
+}
+
+/// IdP-supplied text on one line, its secrets redacted and then cut to `max` chars
+/// (in that order: a secret cut in two would no longer be recognised).
+pub fn clean(text: &str, max: usize, redactor: &Redactor) -> String {
+    let one_line: String = redactor
+        .redact(text)
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
@@ -190,22 +207,25 @@ fn clean(text: &str, max: usize) -> String {
     }
 }
 
-/// `error` and `error_description` from an error body, if it is JSON.
-pub fn error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
+/// `error` and `error_description` from an error body, if it is JSON, cleaned with
+/// `redactor` (see [`clean`]).
+pub fn error_fields(body: &[u8], redactor: &Redactor) -> (Option<String>, Option<String>) {
     let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(body) else {
         return (None, None);
     };
     let error = string_field(&object, "error")
-        .map(|e| clean(&e, 100))
+        .map(|e| clean(&e, 100, redactor))
         .filter(|e| !e.is_empty());
     let description = string_field(&object, "error_description")
-        .map(|d| clean(&d, 400))
+        .map(|d| clean(&d, 400, redactor))
         .filter(|d| !d.is_empty());
     (error, description)
 }
 
 /// Maps a non-2xx `response` from `endpoint` at `target` (a URL without query, whose
-/// path is `path`) to the error to report.
+/// path is `path`) to the error to report. Every piece of the response quoted in the
+/// message (`error`, `error_description`, `Location`, `Retry-After`) passes through
+/// `redactor`, holding the request's secrets, before it is cut to length.
 ///
 /// Token endpoints (RFC 6749 §5.2):
 /// - a DENIED code (`invalid_client`, ...) with 400/401/403, or a bare 401/403: Denied;
@@ -220,11 +240,12 @@ pub fn map_error_status(
     target: &str,
     path: &str,
     response: &Response,
+    redactor: &Redactor,
 ) -> Error {
     let status = response.status;
     let noun = endpoint.noun();
     let key = endpoint.url_key();
-    let (error, description) = error_fields(&response.body);
+    let (error, description) = error_fields(&response.body, redactor);
     let detail = match (&error, &description) {
         (Some(e), Some(d)) => format!("{e}: {d}"),
         (Some(e), None) => e.clone(),
@@ -244,7 +265,10 @@ pub fn map_error_status(
     if (300..400).contains(&status) {
         let location = response
             .header("location")
-            .map(|l| format!(" to `{}`", clean(l.split('?').next().unwrap_or(""), 200)))
+            .map(|l| {
+                let without_query = l.split('?').next().unwrap_or("");
+                format!(" to `{}`", clean(without_query, 200, redactor))
+            })
             .unwrap_or_default();
         return Error::InvalidConfig(format!(
             "{noun} {target} answered {} (redirect{location}); redirects are not followed: set `{key}` to the final URL",
@@ -301,7 +325,7 @@ pub fn map_error_status(
     let retry = response
         .header("retry-after")
         .filter(|v| v.len() <= 40)
-        .map(|v| format!("; Retry-After: {}", clean(v, 40)))
+        .map(|v| format!("; Retry-After: {}", clean(v, 40, redactor)))
         .unwrap_or_default();
     Error::Unavailable(format!(
         "{}{retry}",
@@ -324,7 +348,13 @@ mod tests {
     }
 
     fn token(status: u16, body: &str) -> Error {
-        map_error_status(Endpoint::Token, T, "/oauth2/token", &response(status, body))
+        map_error_status(
+            Endpoint::Token,
+            T,
+            "/oauth2/token",
+            &response(status, body),
+            &Redactor::default(),
+        )
     }
 
     fn metadata(status: u16, body: &str) -> Error {
@@ -333,6 +363,7 @@ mod tests {
             "http://169.254.169.254/x",
             "/x",
             &response(status, body),
+            &Redactor::default(),
         )
     }
 
@@ -479,7 +510,7 @@ mod tests {
     fn retry_after_and_redirects() {
         let mut r = response(429, "");
         r.headers.push(("retry-after".into(), b"30".to_vec()));
-        let e = map_error_status(Endpoint::Token, T, "/", &r);
+        let e = map_error_status(Endpoint::Token, T, "/", &r, &Redactor::default());
         assert_eq!(
             e,
             Error::Unavailable(format!(
@@ -491,7 +522,7 @@ mod tests {
             "location".into(),
             b"https://other.example/token?secret=1".to_vec(),
         ));
-        let e = map_error_status(Endpoint::Token, T, "/", &r);
+        let e = map_error_status(Endpoint::Token, T, "/", &r, &Redactor::default());
         assert!(
             matches!(&e, Error::InvalidConfig(m) if m.contains("`https://other.example/token`") && !m.contains("secret")),
             "{e:?}"
@@ -521,6 +552,54 @@ mod tests {
                 "{status}"
             );
         }
+    }
+
+    #[test]
+    fn idp_text_is_redacted_before_it_is_cut() {
+        const SECRET: &str = "hunter2-secret-value";
+        let redactor = Redactor::new(&[Secret::new(SECRET)]);
+        let basic = crate::form::basic_auth("app", SECRET);
+        // Cut at 400 chars, the secret would straddle the cut and its head survive.
+        let straddling = format!("{} {SECRET}", "x".repeat(385));
+        let echoed = format!("bad header Authorization: {basic}");
+        for description in [straddling, echoed] {
+            let body =
+                serde_json::json!({"error": "invalid_client", "error_description": description});
+            let r = response(401, &body.to_string());
+            let e = map_error_status(Endpoint::Token, T, "/", &r, &redactor);
+            assert!(matches!(e, Error::Denied(_)), "{e:?}");
+            let b64 = basic.strip_prefix("Basic ").unwrap();
+            assert!(!e.message().contains("hunter2"), "{e:?}");
+            assert!(!e.message().contains(b64), "{e:?}");
+            assert!(e.message().contains("[redacted]"), "{e:?}");
+        }
+        let mut r = response(429, "");
+        r.headers
+            .push(("retry-after".into(), basic.clone().into_bytes()));
+        let e = map_error_status(Endpoint::Token, T, "/", &r, &redactor);
+        assert!(
+            !e.message().contains("hunter2") && !e.message().contains(&basic[6..]),
+            "{e:?}"
+        );
+        let mut r = response(302, "");
+        r.headers.push((
+            "location".into(),
+            format!("https://x/{SECRET}").into_bytes(),
+        ));
+        let e = map_error_status(Endpoint::Token, T, "/", &r, &redactor);
+        assert!(!e.message().contains("hunter2"), "{e:?}");
+    }
+
+    #[test]
+    fn refresh_tokens_are_kept_as_secrets() {
+        let body = br#"{"access_token":"at-1","refresh_token":"rt-0123456789"}"#;
+        let r = parse_success(Endpoint::Token, T, 200, body, 0).unwrap();
+        assert_eq!(
+            r.refresh_token.as_ref().map(Secret::expose),
+            Some("rt-0123456789")
+        );
+        assert!(!format!("{r:?}").contains("rt-0123"), "{r:?}");
+        assert_eq!(r.secrets().len(), 2);
     }
 
     #[test]

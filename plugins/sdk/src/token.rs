@@ -8,7 +8,8 @@ use crate::Platform;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token {
     /// The token itself, with no "Bearer " prefix. The host refuses an empty value, one
-    /// over 16 KiB, or one with CR, LF or other control bytes.
+    /// over 16 KiB, or one with anything but visible ASCII, spaces and tabs (no CR, LF,
+    /// control bytes or non-ASCII characters).
     pub value: String,
     /// When it expires, in milliseconds since the Unix epoch, if known. Without it the
     /// host reads a JWT's `exp` claim, then falls back to the provider's refresh interval.

@@ -6,6 +6,7 @@
 use super::{Outcome, Prepared, Trigger};
 use tokenhost_plugin::config::Config;
 use tokenhost_plugin::oauth::is_bearer;
+use tokenhost_plugin::redact::Redactor;
 use tokenhost_plugin::secret::{self, Secret};
 use tokenhost_plugin::url::SchemePolicy;
 use tokenhost_plugin::{Error, Platform, Token, form};
@@ -125,17 +126,17 @@ pub fn fetch(platform: &dyn Platform, config: &Config, trigger: Trigger) -> Resu
     super::warn_unknown(platform, PLUGIN, config, KEYS);
     let prepared = match prepare(platform, config) {
         Ok(p) => p,
-        Err(e) => return super::finish(platform, PLUGIN, trigger, &[], Err(e)),
+        Err(e) => return super::finish(platform, PLUGIN, trigger, &Redactor::default(), Err(e)),
     };
     let result = call(platform, &prepared);
-    super::finish(platform, PLUGIN, trigger, &prepared.secrets, result)
+    super::finish(platform, PLUGIN, trigger, &prepared.redactor(), result)
 }
 
 fn call(platform: &dyn Platform, prepared: &Prepared) -> Result<Outcome, Error> {
     let response = super::send(platform, PLUGIN, prepared)?;
     let parsed = super::parse_json(platform, PLUGIN, prepared, &response)?;
     if let Some(token_type) = parsed.token_type.as_deref().filter(|t| !is_bearer(t)) {
-        return Err(super::not_bearer(prepared, token_type));
+        return Err(super::not_bearer(prepared, &parsed, token_type));
     }
     let source = format!("token endpoint {}", prepared.request.url.display());
     Ok(Outcome::from_json(parsed, source, response.status))
@@ -150,7 +151,7 @@ mod tests {
 
     const URL: &str = "https://login.example.com/tenant/oauth2/v2.0/token";
 
-    fn basic(extra: &[(&str, &str)]) -> Config {
+    fn basic_config(extra: &[(&str, &str)]) -> Config {
         let mut pairs = vec![
             ("token_url", URL),
             ("client_id", "my-app"),
@@ -168,7 +169,7 @@ mod tests {
         );
         let issued = fetch(
             &fake,
-            &basic(&[("scope", "api://x/.default")]),
+            &basic_config(&[("scope", "api://x/.default")]),
             Trigger::Resolve,
         )
         .unwrap();
@@ -209,7 +210,7 @@ mod tests {
         let fake = Fake::default()
             .env("APP_SECRET", "pw")
             .respond(200, r#"{"access_token":"t"}"#);
-        let cfg = basic(&[
+        let cfg = basic_config(&[
             ("auth_method", "client_secret_post"),
             ("audience", "https://api"),
             ("resource", "urn:r"),
@@ -378,7 +379,7 @@ mod tests {
             401,
             r#"{"error":"invalid_client","error_description":"bad secret hunter2-secret"}"#,
         );
-        let err = fetch(&fake, &basic(&[]), Trigger::Resolve).unwrap_err();
+        let err = fetch(&fake, &basic_config(&[]), Trigger::Resolve).unwrap_err();
         assert_eq!(
             err,
             Error::Denied(format!(
@@ -388,12 +389,71 @@ mod tests {
         assert!(!fake.all_logs().contains("hunter2"));
     }
 
+    /// Asserts neither `err` nor `fake`'s log shows any of `leaks`.
+    fn assert_nothing_leaks(err: &Error, fake: &Fake, leaks: &[&str]) {
+        let logs = fake.all_logs();
+        for leak in leaks {
+            assert!(!err.message().contains(leak), "{leak:?} in {err:?}");
+            assert!(!logs.contains(leak), "{leak:?} in {logs}");
+        }
+        assert!(err.message().contains("[redacted]"), "{err:?}");
+    }
+
+    #[test]
+    fn an_idp_echoing_the_credentials_never_shows_them() {
+        const SECRET: &str = "hunter2-secret/+=";
+        let basic = form::basic_auth("my-app", SECRET);
+        let b64 = basic.strip_prefix("Basic ").unwrap();
+        let encoded = form::encode_value(SECRET);
+        let leaks = [SECRET, "hunter2", b64, b64.trim_end_matches('='), &encoded];
+        // client_secret_basic: the IdP quotes the Authorization header, in several forms.
+        for echoed in [
+            format!("bad header Authorization: {basic}"),
+            format!("bad credential {}", b64.trim_end_matches('=')),
+            format!("Authorization=Basic%20{}", form::encode_value(b64)),
+        ] {
+            let body = serde_json::json!({"error": "invalid_client", "error_description": echoed});
+            let fake = Fake::default()
+                .env("APP_SECRET", SECRET)
+                .respond(401, &body.to_string());
+            let err = fetch(&fake, &basic_config(&[]), Trigger::Resolve).unwrap_err();
+            assert!(matches!(err, Error::Denied(_)), "{err:?}");
+            assert_nothing_leaks(&err, &fake, &leaks);
+        }
+        // client_secret_post: the IdP quotes the form body.
+        let body = serde_json::json!({"error": "invalid_request", "error_description":
+            format!("cannot parse grant_type=client_credentials&client_id=my-app&client_secret={encoded}")});
+        let fake = Fake::default()
+            .env("APP_SECRET", SECRET)
+            .respond(400, &body.to_string());
+        let cfg = basic_config(&[("auth_method", "client_secret_post")]);
+        let err = fetch(&fake, &cfg, Trigger::Resolve).unwrap_err();
+        assert_nothing_leaks(&err, &fake, &leaks);
+        // A client assertion, and a token type that is really the issued refresh token.
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJteS1hcHAifQ.c2lnbmF0dXJl";
+        let cfg = Config::of(&[
+            ("token_url", URL),
+            ("client_id", "my-app"),
+            ("client_assertion_file", "/run/jwt"),
+        ]);
+        let body = serde_json::json!({"error": "invalid_client", "error_description": format!("expired assertion {jwt}")});
+        let fake = Fake::default()
+            .file("/run/jwt", jwt)
+            .respond(401, &body.to_string())
+            .respond(200, r#"{"access_token":"t","refresh_token":"rt-0123456789","token_type":"rt-0123456789"}"#);
+        let err = fetch(&fake, &cfg, Trigger::Resolve).unwrap_err();
+        assert_nothing_leaks(&err, &fake, &[jwt, "c2lnbmF0dXJl"]);
+        let err = fetch(&fake, &cfg, Trigger::Resolve).unwrap_err();
+        assert!(err.message().contains("not Bearer"), "{err:?}");
+        assert_nothing_leaks(&err, &fake, &["rt-0123"]);
+    }
+
     #[test]
     fn transport_and_token_type_errors() {
         let fake = Fake::default()
             .env("APP_SECRET", "pw")
             .fail(HttpError::Denied);
-        let err = fetch(&fake, &basic(&[]), Trigger::Resolve).unwrap_err();
+        let err = fetch(&fake, &basic_config(&[]), Trigger::Resolve).unwrap_err();
         assert_eq!(
             err,
             Error::InvalidConfig(
@@ -403,7 +463,7 @@ mod tests {
         let fake = Fake::default()
             .env("APP_SECRET", "pw")
             .fail(HttpError::Timeout("connect".into()));
-        let err = fetch(&fake, &basic(&[]), Trigger::Resolve).unwrap_err();
+        let err = fetch(&fake, &basic_config(&[]), Trigger::Resolve).unwrap_err();
         assert!(
             matches!(&err, Error::Unavailable(m) if m.contains("timed out (connect; http_timeout_ms = 4000)")),
             "{err:?}"
@@ -411,13 +471,13 @@ mod tests {
         let fake = Fake::default()
             .env("APP_SECRET", "pw")
             .respond(200, r#"{"access_token":"t","token_type":"DPoP"}"#);
-        let err = fetch(&fake, &basic(&[]), Trigger::Resolve).unwrap_err();
+        let err = fetch(&fake, &basic_config(&[]), Trigger::Resolve).unwrap_err();
         assert!(
             matches!(&err, Error::InvalidConfig(m) if m.contains("type `DPoP`, not Bearer")),
             "{err:?}"
         );
         let fake = Fake::default().env("APP_SECRET", "pw").respond(503, "");
-        let err = fetch(&fake, &basic(&[]), Trigger::Resolve).unwrap_err();
+        let err = fetch(&fake, &basic_config(&[]), Trigger::Resolve).unwrap_err();
         assert!(
             matches!(&err, Error::Unavailable(m) if m.contains("HTTP 503")),
             "{err:?}"
@@ -430,7 +490,7 @@ mod tests {
             .env("APP_SECRET", "pw")
             .respond(200, r#"{"access_token":"same"}"#)
             .respond(200, r#"{"access_token":"same"}"#);
-        let cfg = basic(&[("scopes", "x")]);
+        let cfg = basic_config(&[("scopes", "x")]);
         fetch(&fake, &cfg, Trigger::Resolve).unwrap();
         fetch(&fake, &cfg, Trigger::Refresh(RefreshReason::Unauthorized)).unwrap();
         let logs = fake.all_logs();

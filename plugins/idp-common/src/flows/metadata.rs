@@ -7,6 +7,7 @@ use super::{Outcome, Prepared, Trigger};
 use tokenhost_plugin::config::Config;
 use tokenhost_plugin::http::{Method, Request};
 use tokenhost_plugin::oauth::{Endpoint, check_token_value, is_bearer};
+use tokenhost_plugin::redact::Redactor;
 use tokenhost_plugin::url::SchemePolicy;
 use tokenhost_plugin::{Error, Platform, Token};
 
@@ -93,7 +94,7 @@ pub fn fetch(platform: &dyn Platform, config: &Config, trigger: Trigger) -> Resu
         let text = text_format(config)?;
         call(platform, &prepared, text)
     });
-    super::finish(platform, PLUGIN, trigger, &[], result)
+    super::finish(platform, PLUGIN, trigger, &Redactor::default(), result)
 }
 
 fn call(platform: &dyn Platform, prepared: &Prepared, text: bool) -> Result<Outcome, Error> {
@@ -123,7 +124,7 @@ fn call(platform: &dyn Platform, prepared: &Prepared, text: bool) -> Result<Outc
     }
     let parsed = super::parse_json(platform, PLUGIN, prepared, &response)?;
     if let Some(token_type) = parsed.token_type.as_deref().filter(|t| !is_bearer(t)) {
-        return Err(super::not_bearer(prepared, token_type));
+        return Err(super::not_bearer(prepared, &parsed, token_type));
     }
     Ok(Outcome::from_json(parsed, source, response.status))
 }

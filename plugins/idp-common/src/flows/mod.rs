@@ -6,7 +6,9 @@
 //!
 //! Each has `KEYS` (its config keys), `prepare` (config to request, no network),
 //! `fetch` (the whole call) and `Source`, the flow as a plugin's [`TokenSource`]. Every
-//! error message leaves through `finish`, which removes the request's secrets from it.
+//! error message leaves through `finish`, which removes the request's secrets from it
+//! (with [`Prepared::redactor`]); IdP text quoted in a message is redacted before it is
+//! cut to length.
 
 /// Declares, in a flow module, the flow type `$name` (whose [`Flow::fetch`] is the
 /// module's `fetch`) and `Source`, the flow as a plugin's token source.
@@ -42,7 +44,8 @@ use tokenhost_plugin::config::Config;
 use tokenhost_plugin::http::{Method, Request, Response};
 use tokenhost_plugin::log::Level;
 use tokenhost_plugin::oauth::{self, Endpoint, TokenResponse};
-use tokenhost_plugin::secret::{self, Secret};
+use tokenhost_plugin::redact::Redactor;
+use tokenhost_plugin::secret::Secret;
 use tokenhost_plugin::url::Url;
 use tokenhost_plugin::{Error, Host, Platform, RefreshReason, Token, TokenSource};
 
@@ -158,6 +161,26 @@ impl Prepared {
     }
 }
 
+impl Prepared {
+    /// What to keep out of every message about this request: its secrets, and the
+    /// value and credential of each `Authorization` header, taken from the request itself
+    /// so that no flow can forget one (the `Basic` value of `client_secret_basic`).
+    pub fn redactor(&self) -> Redactor {
+        let mut redactor = Redactor::new(&self.secrets);
+        for (name, value) in &self.request.headers {
+            if name.eq_ignore_ascii_case("authorization")
+                || name.eq_ignore_ascii_case("proxy-authorization")
+            {
+                redactor.add(&Secret::new(value.clone()));
+                if let Some((_scheme, credential)) = value.split_once(' ') {
+                    redactor.add(&Secret::new(credential.trim()));
+                }
+            }
+        }
+        redactor
+    }
+}
+
 /// Logs a warning for each config key not in `known`.
 pub(crate) fn warn_unknown(platform: &dyn Platform, plugin: &str, config: &Config, known: &[&str]) {
     for key in config.unknown_keys(known) {
@@ -215,6 +238,7 @@ pub(crate) fn send(
             &request.url.display(),
             request.url.path(),
             &response,
+            &prepared.redactor(),
         ));
     }
     Ok(response)
@@ -240,17 +264,28 @@ pub(crate) fn parse_json(
     Ok(parsed)
 }
 
-/// `token_type`, cut for a message.
-pub(crate) fn shown_type(token_type: &str) -> String {
-    token_type
+/// A type named in a token response (`token_type`, `issued_token_type`), redacted and
+/// then cut for a message.
+pub(crate) fn shown_type(token_type: &str, redactor: &Redactor) -> String {
+    redactor
+        .redact(token_type)
         .chars()
         .filter(|c| !c.is_control())
         .take(40)
         .collect()
 }
 
-/// The error for a token that is not Bearer.
-pub(crate) fn not_bearer(prepared: &Prepared, token_type: &str) -> Error {
+/// The secrets of a request and of the token response to it.
+pub(crate) fn response_redactor(prepared: &Prepared, parsed: &TokenResponse) -> Redactor {
+    let mut redactor = prepared.redactor();
+    for secret in parsed.secrets() {
+        redactor.add(&secret);
+    }
+    redactor
+}
+
+/// The error for a token that is not Bearer (`token_type`, from `parsed`).
+pub(crate) fn not_bearer(prepared: &Prepared, parsed: &TokenResponse, token_type: &str) -> Error {
     Error::InvalidConfig(format!(
         "{} {} issued a token of type `{}`, not Bearer; tokenhost sends only Bearer tokens",
         match prepared.endpoint {
@@ -258,7 +293,7 @@ pub(crate) fn not_bearer(prepared: &Prepared, token_type: &str) -> Error {
             Endpoint::Metadata => "metadata server",
         },
         prepared.request.url.display(),
-        shown_type(token_type)
+        shown_type(token_type, &response_redactor(prepared, parsed))
     ))
 }
 
@@ -279,12 +314,12 @@ pub(crate) fn finish(
     platform: &dyn Platform,
     plugin: &str,
     trigger: Trigger,
-    secrets: &[Secret],
+    redactor: &Redactor,
     result: Result<Outcome, Error>,
 ) -> Result<Token, Error> {
     match result {
         Err(error) => {
-            let error = error.map_message(|m| secret::redact(&m, secrets));
+            let error = error.map_message(|m| redactor.redact(&m));
             platform.log(
                 Level::Warn,
                 &format!(

@@ -6,7 +6,8 @@ use super::{Outcome, Prepared, Trigger};
 use tokenhost_plugin::config::Config;
 use tokenhost_plugin::log::Level;
 use tokenhost_plugin::oauth::is_bearer;
-use tokenhost_plugin::secret::{self, Secret};
+use tokenhost_plugin::redact::Redactor;
+use tokenhost_plugin::secret;
 use tokenhost_plugin::url::SchemePolicy;
 use tokenhost_plugin::{Error, Platform, Token, form};
 
@@ -95,14 +96,13 @@ pub fn fetch(platform: &dyn Platform, config: &Config, trigger: Trigger) -> Resu
     super::warn_unknown(platform, PLUGIN, config, KEYS);
     let prepared = match prepare(platform, config) {
         Ok(p) => p,
-        Err(e) => return super::finish(platform, PLUGIN, trigger, &[], Err(e)),
+        Err(e) => return super::finish(platform, PLUGIN, trigger, &Redactor::default(), Err(e)),
     };
     let requested = config
         .get("requested_token_type")
         .unwrap_or(ACCESS_TOKEN_TYPE);
     let result = call(platform, &prepared, requested);
-    let secrets: Vec<Secret> = prepared.secrets.clone();
-    super::finish(platform, PLUGIN, trigger, &secrets, result)
+    super::finish(platform, PLUGIN, trigger, &prepared.redactor(), result)
 }
 
 fn call(platform: &dyn Platform, prepared: &Prepared, requested: &str) -> Result<Outcome, Error> {
@@ -113,7 +113,7 @@ fn call(platform: &dyn Platform, prepared: &Prepared, requested: &str) -> Result
         let not_applicable =
             token_type.eq_ignore_ascii_case("n_a") && requested != ACCESS_TOKEN_TYPE;
         if !is_bearer(token_type) && !not_applicable {
-            return Err(super::not_bearer(prepared, token_type));
+            return Err(super::not_bearer(prepared, &parsed, token_type));
         }
     }
     match parsed.issued_token_type.as_deref() {
@@ -121,7 +121,7 @@ fn call(platform: &dyn Platform, prepared: &Prepared, requested: &str) -> Result
             Level::Warn,
             &format!(
                 "{PLUGIN}: asked for `{requested}` but the token endpoint issued `{}`",
-                super::shown_type(issued)
+                super::shown_type(issued, &super::response_redactor(prepared, &parsed))
             ),
         ),
         _ => {}
