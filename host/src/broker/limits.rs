@@ -131,7 +131,6 @@ impl Slot {
     pub async fn evicted(&self) {
         self.evicted.notified().await
     }
-
 }
 
 /// A connection's hold on its [`Slot`]; gives it back when dropped (the connection ended).

@@ -31,9 +31,9 @@ mod protocol;
 mod server;
 
 pub use client::{BrokerClient, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+pub use limits::Limits;
 pub use path::{check_private_dir, prepare_private_dir, socket_dir, socket_path, socket_path_in};
 pub use protocol::{ErrorKind, Health, ProviderInfo};
-pub use limits::Limits;
 pub use server::{Broker, Loader};
 
 use std::path::PathBuf;

@@ -453,7 +453,11 @@ fn too_large(limits: Limits) -> Reply {
         "the request body is larger than {} bytes",
         limits.max_request_body
     );
-    error_status(StatusCode::PAYLOAD_TOO_LARGE, ErrorKind::BadRequest, message)
+    error_status(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::BadRequest,
+        message,
+    )
 }
 
 fn token_reply(result: Result<crate::Token, crate::AuthError>) -> Reply {

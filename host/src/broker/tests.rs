@@ -203,9 +203,8 @@ async fn a_huge_body_is_refused_with_413_before_it_is_read() {
     let broker = serve(Limits::default()).await;
     for path in ["/v1/token/gated/unauthorized", "/v1/health"] {
         let started = Instant::now();
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: broker\r\nContent-Length: 1000000000\r\n\r\n"
-        );
+        let head =
+            format!("POST {path} HTTP/1.1\r\nHost: broker\r\nContent-Length: 1000000000\r\n\r\n");
         let mut stream = send(&broker.socket, &head).await;
         let text = until_closed(&mut stream, Duration::from_secs(2)).await;
         let text = text.unwrap_or_else(|| panic!("{path}: no answer to a 1 GB Content-Length"));
@@ -221,7 +220,9 @@ async fn a_huge_body_is_refused_with_413_before_it_is_read() {
         chunk.len()
     );
     let mut stream = send(&broker.socket, &request).await;
-    let text = until_closed(&mut stream, Duration::from_secs(2)).await.unwrap();
+    let text = until_closed(&mut stream, Duration::from_secs(2))
+        .await
+        .unwrap();
     assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
 }
 
@@ -259,13 +260,19 @@ async fn health_answers_while_slow_connections_hold_every_slot() {
         .await
         .unwrap()
         .with_request_timeout(Duration::from_secs(2));
-    let health = client.health().await.expect("health while the slots are held");
+    let health = client
+        .health()
+        .await
+        .expect("health while the slots are held");
     assert_eq!(health.status, "ok");
     assert!(started.elapsed() < Duration::from_secs(1));
     // 25 connections for 8 slots: the 17 oldest were closed, the newest are open.
     let mut closed = Vec::new();
     for (index, stream) in slow.iter_mut().enumerate() {
-        if until_closed(stream, Duration::from_millis(200)).await.is_some() {
+        if until_closed(stream, Duration::from_millis(200))
+            .await
+            .is_some()
+        {
             closed.push(index);
         }
     }
