@@ -279,3 +279,64 @@ fn the_compiled_cache_is_private() {
     assert_eq!(mode, 0o700);
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
 }
+
+/// Runs `args` with stdout at `stdout`; returns the exit code and stderr.
+fn run_with_stdout(env: &Env, args: &[&str], stdout: std::process::Stdio) -> (Option<i32>, String) {
+    let out = env
+        .command(args)
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    (out.status.code(), stderr(&out))
+}
+
+/// The commands that print: token (bare and --json), check, inspect (text and --json).
+fn printing_commands(config: &str, plugin: &str) -> Vec<Vec<String>> {
+    [
+        vec!["token", "corp", "-c", config],
+        vec!["token", "corp", "--json", "-c", config],
+        vec!["check", "-c", config],
+        vec!["inspect", plugin],
+        vec!["inspect", "--json", plugin],
+    ]
+    .into_iter()
+    .map(|args| args.into_iter().map(String::from).collect())
+    .collect()
+}
+
+#[test]
+fn a_closed_stdout_exits_141_quietly() {
+    let env = Env::new();
+    let config = static_config(&env);
+    let plugin = support::plugin("static-token");
+    for args in printing_commands(config.to_str().unwrap(), plugin.to_str().unwrap()) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        // A pipe whose reader is already gone: every write fails with EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let (code, err) = run_with_stdout(&env, &args, writer.into());
+        assert_eq!(code, Some(141), "{args:?}: {err}");
+        assert_eq!(err, "", "{args:?}: nothing on stderr, least of all a panic");
+    }
+}
+
+#[test]
+fn a_full_stdout_exits_1_with_the_cause() {
+    let env = Env::new();
+    let config = static_config(&env);
+    let plugin = support::plugin("static-token");
+    for args in printing_commands(config.to_str().unwrap(), plugin.to_str().unwrap()) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let (code, err) = run_with_stdout(&env, &args, full.into());
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert_eq!(
+            err, "tokenhost: cannot write to stdout: No space left on device (os error 28)\n",
+            "{args:?}"
+        );
+    }
+}

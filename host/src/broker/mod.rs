@@ -11,6 +11,11 @@
 //! (`SO_PEERCRED`, see [`peer_allowed`]). A token never travels in a request: a 401 is
 //! reported by the token's fingerprint.
 //!
+//! A client that misbehaves cannot lock the others out ([`Limits`]): a request head must
+//! arrive within 10 s of connecting (or of the previous answer), a body within 10 s and
+//! within 8 KiB (else 408 or 413), and at most 256 connections are open; when they are
+//! all taken, the one idle longest is closed to make room.
+//!
 //! Protocol (every body is JSON; errors are `{"error": message, "kind": kind}`):
 //! - `GET /v1/health` -> `{"status": "ok", "config": path, "pid": n, "generation": n}`
 //! - `GET /v1/token/<provider>` -> `{"token", "expires_at_ms", "fingerprint"}`
@@ -20,11 +25,13 @@
 //!   source_calls, last_error}]}` (never a token)
 
 mod client;
+mod limits;
 mod path;
 mod protocol;
 mod server;
 
 pub use client::{BrokerClient, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+pub use limits::Limits;
 pub use path::{check_private_dir, prepare_private_dir, socket_dir, socket_path, socket_path_in};
 pub use protocol::{ErrorKind, Health, ProviderInfo};
 pub use server::{Broker, Loader};

@@ -1,8 +1,10 @@
 //! [`Broker`]: binds the socket (refusing a live broker, replacing a stale socket),
-//! serves the protocol, reloads on SIGHUP and shuts down on SIGTERM/SIGINT.
+//! serves the protocol within its [`Limits`], reloads on SIGHUP and shuts down on
+//! SIGTERM/SIGINT.
 
 use std::convert::Infallible;
 use std::fs;
+use std::future::Future;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -13,13 +15,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper::body::{Body, Incoming};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde::Serialize;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use super::limits::{Limits, Slots};
 use super::protocol::UnauthorizedBody;
 use super::protocol::{ErrorBody, ErrorKind, Health, ProviderInfo, ProvidersBody, TokenBody};
 use super::{BrokerError, CONNECT_TIMEOUT, decode_segment, our_uid, peer_allowed};
@@ -33,8 +36,9 @@ pub type Loader = Arc<dyn Fn() -> Result<(Config, AuthManager), String> + Send +
 
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-/// The largest request body accepted.
-const MAX_REQUEST_BODY: usize = 64 * 1024;
+/// hyper's buffer per connection (its default is ~400 KiB): a request head larger than
+/// this is refused with 431, so open connections cannot hold much memory.
+const MAX_BUF: usize = 16 * 1024;
 
 /// A bound broker, ready to [`serve`](Broker::serve).
 pub struct Broker {
@@ -43,6 +47,7 @@ pub struct Broker {
     /// An exclusive `flock` on `<socket>.lock`, held for the broker's lifetime.
     _lock: fs::File,
     state: Arc<State>,
+    limits: Limits,
 }
 
 struct State {
@@ -103,7 +108,14 @@ impl Broker {
                 current: RwLock::new(Arc::new(Loaded { config, manager })),
                 generation: AtomicU64::new(0),
             }),
+            limits: Limits::default(),
         })
+    }
+
+    /// Serves within `limits` instead of [`Limits::default`].
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The socket path.
@@ -115,12 +127,6 @@ impl Broker {
     /// flight a moment to finish. On SIGHUP, `reload` builds a new config and manager;
     /// providers whose spec is unchanged keep their valid cached token.
     pub async fn serve(self, reload: Loader) -> Result<(), BrokerError> {
-        let Broker {
-            listener,
-            socket,
-            _lock,
-            state,
-        } = self;
         let install = |kind| {
             signal(kind).map_err(|e| {
                 BrokerError::Transport(format!("cannot install a signal handler: {e}"))
@@ -132,32 +138,51 @@ impl Broker {
         );
         let reloader = tokio::spawn(reload_on(
             install(SignalKind::hangup())?,
-            state.clone(),
+            self.state.clone(),
             reload,
         ));
+        let stop = async {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        };
+        self.serve_until(stop).await;
+        reloader.abort();
+        Ok(())
+    }
+
+    /// Serves until `stop` resolves, then shuts down as [`serve`](Self::serve) does.
+    pub(super) async fn serve_until(self, stop: impl Future<Output = ()>) {
+        let Broker {
+            listener,
+            socket,
+            _lock,
+            state,
+            limits,
+        } = self;
         let graceful = GracefulShutdown::new();
+        let slots = Slots::new(limits.max_connections);
         let uid = our_uid();
+        tokio::pin!(stop);
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => connection(stream, uid, &state, &graceful),
+                    Ok((stream, _)) => connection(stream, uid, &state, &graceful, &slots, limits),
                     Err(e) => {
                         tracing::warn!("accept failed: {e}");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
-                _ = term.recv() => break,
-                _ = int.recv() => break,
+                () = &mut stop => break,
             }
         }
-        reloader.abort();
         drop(listener);
         if let Err(e) = fs::remove_file(&socket) {
             tracing::warn!("cannot remove {}: {e}", socket.display());
         }
         tracing::info!("stopped serving {}", state.config_path.display());
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
-        Ok(())
     }
 }
 
@@ -179,8 +204,15 @@ fn lock(path: &Path) -> std::io::Result<Option<fs::File>> {
     }
 }
 
-/// Serves one accepted connection, if its peer is this user.
-fn connection(stream: UnixStream, uid: u32, state: &Arc<State>, graceful: &GracefulShutdown) {
+/// Serves one accepted connection, if its peer is this user and it gets a slot.
+fn connection(
+    stream: UnixStream,
+    uid: u32,
+    state: &Arc<State>,
+    graceful: &GracefulShutdown,
+    slots: &Arc<Slots>,
+    limits: Limits,
+) {
     match stream.peer_cred() {
         Ok(cred) if peer_allowed(uid, cred.uid()) => {}
         Ok(cred) => {
@@ -192,15 +224,41 @@ fn connection(stream: UnixStream, uid: u32, state: &Arc<State>, graceful: &Grace
             return;
         }
     }
-    let state = state.clone();
-    let service = hyper::service::service_fn(move |request| handle(state.clone(), request));
-    let conn =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let held = match slots.take() {
+        Ok(held) => held,
+        Err(full) => {
+            tracing::warn!(
+                "refused a connection: all {} connections are serving requests",
+                full.max
+            );
+            return;
+        }
+    };
+    let (state, slot) = (state.clone(), held.slot().clone());
+    let service = hyper::service::service_fn(move |request| {
+        let (state, serving) = (state.clone(), slot.serving());
+        async move {
+            let reply = handle(state, limits, request).await;
+            drop(serving);
+            reply
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_BUF)
+        .serve_connection(TokioIo::new(stream), service);
     let conn = graceful.watch(conn);
     tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!("broker connection ended: {e}");
+        tokio::select! {
+            ended = conn => if let Err(e) = ended {
+                tracing::debug!("broker connection ended: {e}");
+            },
+            () = held.slot().evicted() => {
+                tracing::debug!("closed the connection idle longest to make room for a new one");
+            }
         }
+        drop(held);
     });
 }
 
@@ -253,16 +311,24 @@ impl State {
 
 type Reply = Response<Full<Bytes>>;
 
-async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Reply, Infallible> {
+async fn handle(
+    state: Arc<State>,
+    limits: Limits,
+    request: Request<Incoming>,
+) -> Result<Reply, Infallible> {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let reply = route(&state, request).await;
+    // Refused before routing, so no endpoint ever waits for a body that will not fit.
+    let reply = match request.body().size_hint().lower() {
+        length if length > limits.max_request_body as u64 => too_large(limits),
+        _ => route(&state, limits, request).await,
+    };
     tracing::debug!(%method, %path, status = reply.status().as_u16(), "broker request");
     Ok(reply)
 }
 
-async fn route(state: &State, request: Request<Incoming>) -> Reply {
-    match endpoint(state, request).await {
+async fn route(state: &State, limits: Limits, request: Request<Incoming>) -> Reply {
+    match endpoint(state, limits, request).await {
         Ok(reply) => reply,
         Err((kind, message)) => error(kind, message),
     }
@@ -271,7 +337,11 @@ async fn route(state: &State, request: Request<Incoming>) -> Reply {
 /// A request the broker will not serve: the error kind and message.
 type Refusal = (ErrorKind, String);
 
-async fn endpoint(state: &State, request: Request<Incoming>) -> Result<Reply, Refusal> {
+async fn endpoint(
+    state: &State,
+    limits: Limits,
+    request: Request<Incoming>,
+) -> Result<Reply, Refusal> {
     let path = request.uri().path().to_string();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = request.method().clone();
@@ -319,9 +389,22 @@ async fn endpoint(state: &State, request: Request<Incoming>) -> Result<Reply, Re
         ["v1", "token", id, "unauthorized"] => {
             want(Method::POST)?;
             let id = provider(id)?;
-            let rejected = fingerprint(request)
-                .await
-                .map_err(|message| (ErrorKind::BadRequest, message))?;
+            let rejected = match fingerprint(request, limits).await {
+                Ok(rejected) => rejected,
+                Err(BodyError::Bad(message)) => return Err((ErrorKind::BadRequest, message)),
+                Err(BodyError::TooLarge) => return Ok(too_large(limits)),
+                Err(BodyError::TooSlow) => {
+                    let message = format!(
+                        "the request body did not arrive within {} ms",
+                        limits.body_read_timeout.as_millis()
+                    );
+                    return Ok(error_status(
+                        StatusCode::REQUEST_TIMEOUT,
+                        ErrorKind::BadRequest,
+                        message,
+                    ));
+                }
+            };
             token_reply(manager.unauthorized_fingerprint(&id, rejected).await)
         }
         _ => {
@@ -331,16 +414,50 @@ async fn endpoint(state: &State, request: Request<Incoming>) -> Result<Reply, Re
     })
 }
 
-/// Reads `{"fingerprint": "sha256:..."}` from the request body.
-async fn fingerprint(request: Request<Incoming>) -> Result<Fingerprint, String> {
-    let body = Limited::new(request.into_body(), MAX_REQUEST_BODY)
-        .collect()
-        .await
-        .map_err(|e| format!("cannot read the request body: {e}"))?
-        .to_bytes();
-    let body: UnauthorizedBody = serde_json::from_slice(&body)
-        .map_err(|e| format!("the body must be {{\"fingerprint\": \"sha256:...\"}}: {e}"))?;
-    body.fingerprint.parse().map_err(|e| format!("{e}"))
+/// Why a request body was not read.
+enum BodyError {
+    /// Malformed, or the connection broke: the message says which.
+    Bad(String),
+    /// Longer than [`Limits::max_request_body`].
+    TooLarge,
+    /// Not in within [`Limits::body_read_timeout`].
+    TooSlow,
+}
+
+/// Reads `{"fingerprint": "sha256:..."}` from the request body, within `limits`.
+async fn fingerprint(request: Request<Incoming>, limits: Limits) -> Result<Fingerprint, BodyError> {
+    let read = Limited::new(request.into_body(), limits.max_request_body).collect();
+    let body = match tokio::time::timeout(limits.body_read_timeout, read).await {
+        Err(_) => return Err(BodyError::TooSlow),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(BodyError::TooLarge);
+        }
+        Ok(Err(e)) => {
+            return Err(BodyError::Bad(format!("cannot read the request body: {e}")));
+        }
+        Ok(Ok(body)) => body.to_bytes(),
+    };
+    let bad = |e: &dyn std::fmt::Display| BodyError::Bad(e.to_string());
+    let body: UnauthorizedBody = serde_json::from_slice(&body).map_err(|e| {
+        bad(&format!(
+            "the body must be {{\"fingerprint\": \"sha256:...\"}}: {e}"
+        ))
+    })?;
+    body.fingerprint.parse().map_err(|e| bad(&e))
+}
+
+/// 413: the body is over [`Limits::max_request_body`]. hyper closes the connection after
+/// answering, as the body was not read.
+fn too_large(limits: Limits) -> Reply {
+    let message = format!(
+        "the request body is larger than {} bytes",
+        limits.max_request_body
+    );
+    error_status(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::BadRequest,
+        message,
+    )
 }
 
 fn token_reply(result: Result<crate::Token, crate::AuthError>) -> Reply {
@@ -352,6 +469,11 @@ fn token_reply(result: Result<crate::Token, crate::AuthError>) -> Reply {
 
 fn error(kind: ErrorKind, message: String) -> Reply {
     let status = StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    error_status(status, kind, message)
+}
+
+/// An error answer whose status is more precise than its kind's.
+fn error_status(status: StatusCode, kind: ErrorKind, message: String) -> Reply {
     json(
         status,
         &ErrorBody {

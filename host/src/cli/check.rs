@@ -20,9 +20,9 @@ pub struct CheckArgs {
 pub fn run(args: CheckArgs) -> Result<(), Failure> {
     let config = args.config.load()?;
     let policy = args.config.policy()?;
-    println!("config {}", config.path().display());
+    outln!("config {}", config.path().display())?;
     for file in policy.files() {
-        println!("policy {}", file.display());
+        outln!("policy {}", file.display())?;
     }
     let factory = SourceFactory::with_policy(CompiledCache::default_location(), policy);
     let runtime = super::runtime()?;
@@ -38,37 +38,37 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
             Err(e) if !e.violations().is_empty() => {
                 config_errors += 1;
                 for violation in e.violations() {
-                    println!("FAIL {violation}");
+                    outln!("FAIL {violation}")?;
                 }
                 continue;
             }
             Err(e) => {
                 config_errors += 1;
-                println!("FAIL {id}: {e}");
+                outln!("FAIL {id}: {e}")?;
                 continue;
             }
         };
         if !args.resolve {
-            println!("ok   {id}: {kind}");
+            outln!("ok   {id}: {kind}")?;
             continue;
         }
         let manager = tokenhost::AuthManager::builder()
             .provider(spec.id.clone(), spec.refresh_interval, source)
             .build();
         match runtime.block_on(manager.auth(&spec.id)) {
-            Ok(token) => println!(
+            Ok(token) => outln!(
                 "ok   {id}: {kind}: token {} ({})",
                 token.fingerprint(),
                 describe_expiry(token.expires_at_ms())
-            ),
+            )?,
             Err(e) => {
                 source_errors += 1;
-                println!("FAIL {e}");
+                outln!("FAIL {e}")?;
             }
         }
     }
     for id in config.providers_without_auth() {
-        println!("skip {}: no [auth] table", tokenhost::text::escaped(id));
+        outln!("skip {}: no [auth] table", tokenhost::text::escaped(id))?;
     }
     match (config_errors, source_errors) {
         (0, 0) => Ok(()),

@@ -118,19 +118,19 @@ async fn steps(plugin: &Path, factory: &SourceFactory, dir: &Path) -> Result<(),
     let idp = servers::start_identity_provider(ledger.clone())
         .await
         .map_err(|e| failed(1, step, e))?;
-    println!(
+    outln!(
         "1. identity provider listening on http://{idp}{TOKEN_PATH} (OAuth2 client \
          credentials; loopback, in this process)"
-    );
+    )?;
 
     let step = "start the API";
     let api = servers::start_api(ledger.clone())
         .await
         .map_err(|e| failed(2, step, e))?;
-    println!(
+    outln!(
         "2. API listening on http://{api}/v1 (GET /v1/models answers 200 only to an \
          unrevoked token from that identity provider)"
-    );
+    )?;
 
     let step = "write the demo config";
     let curl = tokenhost::source::factory::locate("curl", dir).is_ok();
@@ -164,39 +164,39 @@ async fn steps(plugin: &Path, factory: &SourceFactory, dir: &Path) -> Result<(),
             .map_err(|e| failed(3, step, e))
     };
     let (plugin_client, command_client) = (client(PLUGIN_PROVIDER)?, client(COMMAND_PROVIDER)?);
-    println!(
+    outln!(
         "3. config {}: {PLUGIN_PROVIDER} = the oauth2 plugin {} (allowed_hosts = \
          [\"{idp}\"]), {COMMAND_PROVIDER} = the command {}",
         config_path.display(),
         plugin.display(),
         script.display()
-    );
+    )?;
 
     let step = "get a token from the oauth2 plugin";
     let first = manager
         .auth(PLUGIN_PROVIDER)
         .await
         .map_err(|e| failed(4, step, e))?;
-    println!(
+    outln!(
         "4. {PLUGIN_PROVIDER}: token {} from the oauth2 plugin ({})",
         first.fingerprint(),
         expires_in(&first)
-    );
+    )?;
 
     let step = "GET /v1/models";
     let models = get_models(&plugin_client)
         .await
         .map_err(|e| failed(5, step, e))?;
-    println!("5. GET /v1/models with that token -> 200 ({models})");
+    outln!("5. GET /v1/models with that token -> 200 ({models})")?;
 
     let step = "revoke the token";
     if !ledger.revoke(first.fingerprint()) {
         return Err(failed(6, step, "the API does not know the token"));
     }
-    println!(
+    outln!(
         "6. the API revokes token {} (as an admin or a key rotation would)",
         first.fingerprint()
-    );
+    )?;
 
     let step = "GET /v1/models with the revoked token";
     let before = ledger.hits().len();
@@ -232,11 +232,11 @@ async fn steps(plugin: &Path, factory: &SourceFactory, dir: &Path) -> Result<(),
             ),
         ));
     }
-    println!(
+    outln!(
         "7. GET /v1/models -> 401 for {}; recovery refreshed through the plugin (token \
          {refreshed}) and the retry -> 200 ({models})",
         first.fingerprint()
-    );
+    )?;
 
     let step = "GET /v1/models with the command source's token";
     let models = get_models(&command_client)
@@ -248,17 +248,17 @@ async fn steps(plugin: &Path, factory: &SourceFactory, dir: &Path) -> Result<(),
     let token = status
         .fingerprint
         .ok_or_else(|| failed(8, step, "no token cached"))?;
-    println!(
+    outln!(
         "8. {COMMAND_PROVIDER}: token {token} from the built-in command source ({how}); \
          GET /v1/models -> 200 ({models})"
-    );
+    )?;
 
     let (issued, _) = ledger.issued(PLUGIN_PROVIDER);
-    println!(
+    outln!(
         "demo complete: {issued} tokens issued, 1 revoked and replaced by 401 recovery, both \
          source kinds behind one AuthManager; no token value was printed and the temp config \
          is removed"
-    );
+    )?;
     Ok(())
 }
 

@@ -69,8 +69,7 @@ pub fn run(args: GitCredentialArgs) -> Result<(), Failure> {
                 token.expires_at_ms(),
             )
             .map_err(|e| Failure::usage(format!("git-credential: {e}")))?;
-            print!("{answer}");
-            Ok(())
+            super::output::bytes(answer.as_bytes())
         }
         "erase" => match git::returned_token(&request) {
             Some(value) => {

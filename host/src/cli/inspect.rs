@@ -20,28 +20,28 @@ pub fn run(args: InspectArgs) -> Result<(), Failure> {
     let runtime = PluginRuntime::new(CompiledCache::default_location()).map_err(Failure::usage)?;
     let info = inspect(&runtime, &args.file).map_err(Failure::usage)?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&info).map_err(Failure::usage)?
-        );
+        )?;
         return Ok(());
     }
-    println!("file:     {}", args.file.display());
-    println!("sha256:   {}", info.sha256);
-    println!("size:     {} bytes", info.size);
-    println!(
+    outln!("file:     {}", args.file.display())?;
+    outln!("sha256:   {}", info.sha256)?;
+    outln!("size:     {} bytes", info.size)?;
+    outln!(
         "contract: {}",
         info.contract
             .as_deref()
             .unwrap_or("none (not a tokenhost plugin)")
-    );
-    println!("exports:");
+    )?;
+    outln!("exports:")?;
     for name in &info.exports {
-        println!("  {name}");
+        outln!("  {name}")?;
     }
-    println!("imports:");
+    outln!("imports:")?;
     for name in &info.imports {
-        println!("  {name}");
+        outln!("  {name}")?;
     }
     Ok(())
 }

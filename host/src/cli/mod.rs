@@ -1,5 +1,9 @@
 //! Argument parsing, logging setup and the mapping from errors to exit codes.
-//! Each command lives in its own module and returns a [`Failure`] on error.
+//! Each command lives in its own module and returns a [`Failure`] on error; everything a
+//! command prints on stdout goes through [`output`] (`outln!`).
+
+#[macro_use]
+mod output;
 
 mod check;
 mod demo;
@@ -12,7 +16,7 @@ mod request;
 mod serve;
 mod token;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -108,7 +112,7 @@ impl ConfigArg {
     }
 }
 
-/// A command's failure: a message for stderr and an exit code.
+/// A command's failure: a message for stderr (none for a quiet failure) and an exit code.
 pub struct Failure {
     code: u8,
     message: String,
@@ -159,7 +163,11 @@ pub fn run() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("tokenhost: {}", failure.message);
+            // Quiet failures (stdout's reader went away) have no message. A stderr that
+            // cannot be written either is not worth a panic: the exit code still says it.
+            if !failure.message.is_empty() {
+                let _ = writeln!(std::io::stderr(), "tokenhost: {}", failure.message);
+            }
             ExitCode::from(failure.code)
         }
     }
@@ -220,8 +228,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 fn print_schema() -> Result<(), Failure> {
     let schema = schemars::schema_for!(tokenhost::config::raw::RawConfig);
     let text = serde_json::to_string_pretty(&schema).map_err(Failure::usage)?;
-    println!("{text}");
-    Ok(())
+    outln!("{text}")
 }
 
 /// Formats an expiry for people: RFC 3339 and the time left.

@@ -54,7 +54,7 @@ pub fn run(args: NewPluginArgs) -> Result<(), Failure> {
         .unwrap_or_else(|_| dir.clone())
         .join("target/wasm32-wasip2/release")
         .join(format!("{}.wasm", args.name.replace('-', "_")));
-    println!(
+    outln!(
         "Created plugin `{name}` in {dir} (SDK: {sdk}).\n\
          \n\
          Build it (once: rustup target add wasm32-wasip2):\n  \
@@ -72,7 +72,7 @@ pub fn run(args: NewPluginArgs) -> Result<(), Failure> {
         sdk = sdk.display(),
         wasm = wasm.display(),
         wasm_toml = toml_string(&wasm.to_string_lossy()),
-    );
+    )?;
     Ok(())
 }
 

@@ -53,14 +53,14 @@ pub fn run(args: PrecompileArgs) -> Result<(), Failure> {
         let loaded = runtime
             .load_verified(file, &mut |digest| policy.check_plugin(&name, digest))
             .map_err(Failure::usage)?;
-        println!(
+        outln!(
             "{name}: sha256 {} ({}) in {dir}",
             hex::encode(loaded.sha256),
             match loaded.origin {
                 tokenhost::wasm::cache::Origin::Cache => "already compiled",
                 tokenhost::wasm::cache::Origin::Compiled => "compiled",
             }
-        );
+        )?;
     }
     Ok(())
 }

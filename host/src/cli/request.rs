@@ -5,9 +5,10 @@
 //! Exit codes: 0 for a 2xx response; 1 for any other response (its body is still
 //! printed, and stderr gets `tokenhost: HTTP 404 from <url>`), for a token source that
 //! failed, a network error, or a 401 that recovery could not fix; 2 for usage and
-//! configuration errors (unknown provider, bad URL or header, unreadable `-d @file`).
+//! configuration errors (unknown provider, bad URL or header, unreadable `-d @file`);
+//! 141 when stdout's reader went away (see [`super::output`]).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -92,7 +93,6 @@ pub fn run(args: RequestArgs, verbose: u8) -> Result<(), Failure> {
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let mut stdout = std::io::stdout().lock();
         let mut bytes = 0usize;
         loop {
             let chunk = response.chunk().await.map_err(|e| {
@@ -105,14 +105,8 @@ pub fn run(args: RequestArgs, verbose: u8) -> Result<(), Failure> {
             })?;
             let Some(chunk) = chunk else { break };
             bytes += chunk.len();
-            match stdout.write_all(&chunk).and_then(|()| stdout.flush()) {
-                Ok(()) => {}
-                // The reader went away (`| head`): stop quietly, as curl does.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-                Err(e) => {
-                    return Err(Failure::source(format!("cannot write the response: {e}")));
-                }
-            }
+            // A reader that went away (`| head`) stops the command quietly (exit 141).
+            super::output::bytes(&chunk)?;
         }
         if verbose > 0 {
             eprintln!("* {bytes} bytes in {} ms", started.elapsed().as_millis());

@@ -35,9 +35,9 @@ pub fn run(args: TokenArgs) -> Result<(), Failure> {
             "token": token.expose(),
             "expires_at_ms": token.expires_at_ms(),
         });
-        println!("{json}");
+        outln!("{json}")?;
     } else {
-        println!("{}", token.expose());
+        outln!("{}", token.expose())?;
     }
     Ok(())
 }
