@@ -30,29 +30,48 @@ fn runtime() -> Arc<PluginRuntime> {
 
 /// A provider running the hostile plugin in `mode`, misbehaving in `resolve` only.
 fn hostile(mode: &str, extra: &[(&str, &str)]) -> WasmSource {
+    hostile_spec(mode, extra, |_| {})
+}
+
+/// Like [`hostile`], with `adjust` applied to the spec first.
+fn hostile_spec(
+    mode: &str,
+    extra: &[(&str, &str)],
+    adjust: impl FnOnce(&mut PluginSpec),
+) -> WasmSource {
     let mut config = vec![
         ("mode".to_string(), mode.to_string()),
         ("on".into(), "resolve".into()),
     ];
     config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let spec = PluginSpec {
+    let mut spec = PluginSpec {
         path: support::plugin("hostile"),
         timeout: TIMEOUT,
         memory_limit_bytes: 64 << 20,
         config,
         grants: Default::default(),
     };
+    adjust(&mut spec);
     WasmSource::new(&runtime(), format!("evil-{mode}").into(), &spec).unwrap()
 }
 
 /// Runs `resolve`, checks the deadline, then proves the host still serves: the same
 /// provider's next call (`refresh`, which behaves) and another provider both work.
 async fn misbehave(mode: &str, extra: &[(&str, &str)]) -> Result<Token, SourceError> {
-    let source = hostile(mode, extra);
+    misbehave_in(hostile(mode, extra), mode, TIMEOUT).await
+}
+
+/// [`misbehave`] with a source made by the caller (provider `evil-<mode>`, with
+/// `timeout`).
+async fn misbehave_in(
+    source: WasmSource,
+    mode: &str,
+    timeout: Duration,
+) -> Result<Token, SourceError> {
     let started = Instant::now();
     let result = source.resolve().await;
     let elapsed = started.elapsed();
-    assert!(elapsed < TIMEOUT + SLACK, "{mode}: took {elapsed:?}");
+    assert!(elapsed < timeout + SLACK, "{mode}: took {elapsed:?}");
     if let Err(e) = &result {
         assert!(
             e.to_string()
@@ -262,4 +281,164 @@ async fn many_crashes_in_a_row_leave_the_host_serving() {
             .expose(),
         "ok-token"
     );
+}
+
+/// `memory_limit_mb` of the memory tests: small, so host-side resources reach it fast.
+const SMALL_LIMIT: u64 = 8 << 20;
+/// Their deadline: thousands of host calls take a while on a loaded debug build, and a
+/// timeout must not pass for the memory limit.
+const MEMORY_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn small(spec: &mut PluginSpec) {
+    spec.memory_limit_bytes = SMALL_LIMIT;
+    spec.timeout = MEMORY_TIMEOUT;
+}
+
+#[tokio::test]
+async fn wasi_http_fields_count_against_the_memory_limit() {
+    // 4,000 Fields of 100 KiB: 400 MB of host memory, at an 8 MiB limit.
+    let source = hostile_spec("many-fields", &[], small);
+    let err = misbehave_in(source, "many-fields", MEMORY_TIMEOUT)
+        .await
+        .expect_err("400 MB of headers at an 8 MiB limit");
+    assert_eq!(err.kind(), FailureKind::Crashed, "{err}");
+    assert!(
+        err.to_string()
+            .contains("exceeded its memory limit of 8 MiB during resolve"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn fields_within_the_limit_are_fine() {
+    let source = hostile_spec("many-fields", &[("count", "20"), ("size", "1024")], small);
+    let token = misbehave_in(source, "many-fields", MEMORY_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(token.expose(), "held 20 fields");
+}
+
+#[tokio::test]
+async fn a_live_instance_cannot_accumulate_host_memory_across_calls() {
+    // Each call leaks 16 Fields of 100 KiB (1.6 MB) into the live instance.
+    let source = hostile_spec("leak-fields", &[], small);
+    let mut stopped = None;
+    for call in 1..=20 {
+        match source.resolve().await {
+            Ok(token) => assert_eq!(token.expose(), "leaked 16 fields"),
+            Err(err) => {
+                stopped = Some((call, err));
+                break;
+            }
+        }
+    }
+    let (call, err) = stopped.expect("the leak must hit the limit");
+    assert!(call <= 6, "stopped only at call {call}");
+    assert!(
+        err.to_string()
+            .starts_with("provider \"evil-leak-fields\": ")
+            && err
+                .to_string()
+                .contains("exceeded its memory limit of 8 MiB"),
+        "{err}"
+    );
+    // The instance was replaced: the next call starts from nothing and works.
+    assert_eq!(source.resolve().await.unwrap().expose(), "leaked 16 fields");
+}
+
+#[tokio::test]
+async fn too_many_host_resources_are_refused() {
+    let source = hostile_spec("many-resources", &[], |spec| spec.timeout = MEMORY_TIMEOUT);
+    let err = misbehave_in(source, "many-resources", MEMORY_TIMEOUT)
+        .await
+        .expect_err("5,000 pollables");
+    assert_eq!(err.kind(), FailureKind::Crashed, "{err}");
+    assert!(
+        err.to_string().contains("holds 4096 host resources"),
+        "{err}"
+    );
+}
+
+/// A loopback HTTP server that answers every request after `delay` and counts the
+/// connections open at once.
+struct CountingServer {
+    authority: String,
+    most_open: Arc<std::sync::atomic::AtomicUsize>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CountingServer {
+    async fn start(delay: Duration) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority = listener.local_addr().unwrap().to_string();
+        let open = Arc::new(AtomicUsize::new(0));
+        let most_open = Arc::new(AtomicUsize::new(0));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (o, m, a) = (open.clone(), most_open.clone(), accepted.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                a.fetch_add(1, Ordering::SeqCst);
+                let now = o.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(now, Ordering::SeqCst);
+                let o = o.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |_request| async move {
+                        tokio::time::sleep(delay).await;
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                            http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
+                        ))
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                    o.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        CountingServer {
+            authority,
+            most_open,
+            accepted,
+        }
+    }
+}
+
+#[tokio::test]
+async fn concurrent_requests_are_capped_per_provider() {
+    use std::sync::atomic::Ordering;
+    let server = CountingServer::start(Duration::from_millis(40)).await;
+    let pattern = tokenhost::grants::HostPattern::parse(&server.authority).unwrap();
+    let source = hostile_spec(
+        "many-requests",
+        &[("authority", &server.authority), ("count", "2000")],
+        |spec| {
+            spec.timeout = Duration::from_secs(10);
+            spec.grants.hosts = vec![pattern];
+        },
+    );
+    let token = source.resolve().await.expect("the call itself succeeds");
+    let outcome = token.expose().to_string();
+    let most_open = server.most_open.load(Ordering::SeqCst);
+    let accepted = server.accepted.load(Ordering::SeqCst);
+    assert!(
+        most_open <= tokenhost::wasm::http::MAX_IN_FLIGHT,
+        "{most_open} connections open at once ({outcome})"
+    );
+    assert!(
+        accepted <= tokenhost::wasm::http::MAX_IN_FLIGHT,
+        "{accepted} connections in all ({outcome})"
+    );
+    // The first MAX_PENDING requests are served (queued for a slot); the rest are
+    // refused at once with a code that says why.
+    let pending = tokenhost::wasm::http::MAX_PENDING;
+    assert!(outcome.contains(&format!("ok={pending}")), "{outcome}");
+    assert!(
+        outcome.contains(&format!("ConnectionLimitReached={}", 2000 - pending)),
+        "{outcome}"
+    );
+    // The provider's slots are free again: its next call is served the same way.
+    let again = source.resolve().await.unwrap();
+    assert_eq!(again.expose(), outcome);
 }

@@ -8,14 +8,27 @@
 //! deadline, its response body by [`MAX_RESPONSE_BODY`]; redirects are followed only to
 //! allowed hosts. Denials reach the guest as `HttpRequestDenied` and are logged with the
 //! authority that was refused.
+//!
+//! Concurrency is capped per provider (and so per call: a provider makes one call at a
+//! time, and a replaced instance's requests end with its store): at most
+//! [`MAX_IN_FLIGHT`] requests are on the wire at once, so at most that many connections
+//! are open (the client keeps no more idle ones either). A request beyond that waits for a
+//! slot within the call's deadline; one beyond [`MAX_PENDING`] started-but-unfinished
+//! requests, or one still waiting at the deadline, fails at once with
+//! `ConnectionLimitReached`. Bodies the host holds (a request body being sent, a response
+//! body the plugin has not read yet) count against the plugin's memory limit (see
+//! [`super::limits`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use tokio::sync::Semaphore;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
+use super::limits::BodyBytes;
 use crate::grants::HostPattern;
 use crate::grants::host_pattern::any_allows;
 
@@ -25,28 +38,77 @@ pub const MAX_RESPONSE_BODY: usize = 1024 * 1024;
 pub const MAX_REQUEST_BODY: usize = 1024 * 1024;
 /// How many redirects (to allowed hosts) are followed.
 pub const MAX_REDIRECTS: usize = 5;
+/// The most requests one provider has on the wire (and connections open) at once.
+pub const MAX_IN_FLIGHT: usize = 8;
+/// The most requests one provider has started and not finished (in flight or waiting
+/// for a slot); more fail at once with `ConnectionLimitReached`.
+pub const MAX_PENDING: usize = 32;
+
+/// The request slots of one provider, shared by its successive instances.
+#[derive(Clone)]
+pub struct RequestSlots {
+    in_flight: Arc<Semaphore>,
+    pending: Arc<AtomicUsize>,
+}
+
+impl Default for RequestSlots {
+    fn default() -> Self {
+        RequestSlots {
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            pending: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+/// One started request, counted in [`RequestSlots::pending`] until dropped.
+struct Pending(Arc<AtomicUsize>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl RequestSlots {
+    /// Counts a new request, unless [`MAX_PENDING`] are already pending.
+    fn start(&self) -> Option<Pending> {
+        let started = self
+            .pending
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < MAX_PENDING).then_some(n + 1)
+            });
+        started.ok().map(|_| Pending(self.pending.clone()))
+    }
+}
 
 /// The wasi:http hooks of one plugin instance.
 pub struct HttpHooks {
     provider: Arc<str>,
     hosts: Arc<[HostPattern]>,
     client: Option<reqwest::Client>,
+    slots: RequestSlots,
+    bodies: BodyBytes,
     /// When the current call must end; no request outlives it.
     pub(super) deadline: Instant,
 }
 
 impl HttpHooks {
     /// Hooks for `provider` allowing `hosts`. Without hosts, every request is denied and
-    /// no client is built.
+    /// no client is built. Requests take `slots` (the provider's) and count the bodies
+    /// they hold in `bodies` (the instance's memory budget).
     pub fn new(
         provider: Arc<str>,
         hosts: Arc<[HostPattern]>,
         client: Option<reqwest::Client>,
+        slots: RequestSlots,
+        bodies: BodyBytes,
     ) -> Self {
         HttpHooks {
             provider,
             hosts,
             client,
+            slots,
+            bodies,
             deadline: Instant::now(),
         }
     }
@@ -81,6 +143,7 @@ pub fn client_for(
     });
     reqwest::Client::builder()
         .redirect(policy)
+        .pool_max_idle_per_host(MAX_IN_FLIGHT)
         .user_agent(concat!("tokenhost/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
@@ -126,13 +189,35 @@ impl WasiHttpHooks for HttpHooks {
             );
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         };
+        let Some(pending) = self.slots.start() else {
+            tracing::warn!(
+                provider = %self.provider,
+                "plugin request to {scheme}://{} refused: it already has {MAX_PENDING} \
+                 requests started and not finished",
+                authority(&host, port)
+            );
+            return Box::new(async { Err(HttpError::ConnectionLimitReached) });
+        };
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         let timeout = options
             .and_then(|o| o.first_byte_timeout)
             .map_or(remaining, |t| t.min(remaining));
         let provider = self.provider.clone();
+        let in_flight = self.slots.in_flight.clone();
+        let bodies = self.bodies.clone();
         Box::new(async move {
-            let response = forward(client, request, timeout).await.inspect_err(|e| {
+            let _pending = pending;
+            // Waits for one of the provider's slots, but never past the deadline.
+            let slot = tokio::time::timeout(remaining, in_flight.acquire_owned()).await;
+            let Ok(Ok(_slot)) = slot else {
+                tracing::warn!(
+                    provider = %provider,
+                    "plugin request to {scheme}://{host} refused: {MAX_IN_FLIGHT} requests \
+                     were in flight until the deadline"
+                );
+                return Err(HttpError::ConnectionLimitReached);
+            };
+            let response = forward(client, request, timeout, &bodies).await.inspect_err(|e| {
                 tracing::info!(provider = %provider, "plugin request to {scheme}://{host} failed: {e:?}");
             })?;
             let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
@@ -146,11 +231,13 @@ async fn forward(
     client: reqwest::Client,
     request: http::Request<WasiBody>,
     timeout: Duration,
+    bodies: &BodyBytes,
 ) -> Result<http::Response<WasiBody>, HttpError> {
     let (parts, body) = request.into_parts();
     let body = read_capped(body, MAX_REQUEST_BODY)
         .await
         .map_err(|_| HttpError::HttpRequestBodySize(Some(MAX_REQUEST_BODY as u64)))?;
+    let _request_charge = bodies.charge(body.len());
     let mut headers = parts.headers;
     headers.remove(http::header::HOST);
     let url = parts.uri.to_string();
@@ -187,8 +274,14 @@ async fn forward(
         h.remove(http::header::CONTENT_ENCODING);
         h.insert(http::header::CONTENT_LENGTH, collected.len().into());
     }
+    // The body counts against the plugin's memory until the plugin has read (or dropped) it.
+    let charge = bodies.charge(collected.len());
     let body = Full::new(Bytes::from(collected))
         .map_err(|never| match never {})
+        .map_frame(move |frame| {
+            let _held = &charge;
+            frame
+        })
         .boxed_unsync();
     builder
         .body(body)

@@ -10,8 +10,13 @@
 //! - no TCP, no UDP, no name lookup (and the address check denies everything anyway);
 //! - wall and monotonic clocks and random numbers are the host's (harmless, and needed
 //!   for expiry computations and nonces);
-//! - linear memory, tables and instances are capped by [`StoreLimits`]; growing past
-//!   the cap traps instead of failing quietly, so the host can say why.
+//! - `memory_limit_mb` bounds the sum of all linear memories, all tables and the
+//!   host-side resources the plugin holds (wasi:http fields, requests, responses, bodies,
+//!   streams, pollables), counted by one [`MemoryBudget`]; the resource table holds at
+//!   most [`MAX_RESOURCES`] entries. Growing past either traps instead of failing
+//!   quietly, so the host can say why;
+//! - at most [`MAX_IN_FLIGHT`](super::http::MAX_IN_FLIGHT) outgoing requests per provider
+//!   at once.
 //!
 //! What a provider's config grants on top (decided in [`crate::grants`]) is applied here
 //! and nowhere else: its `allowed_env` variables (if set), its `allowed_paths` as
@@ -22,11 +27,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::http::{HttpHooks, client_for};
+use super::http::{HttpHooks, RequestSlots, client_for};
+use super::limits::{BodyBytes, MAX_RESOURCES, MemoryBudget};
 use super::output::{LogStream, StreamName};
 use crate::config::PluginSpec;
 use crate::grants::{Grants, HostPattern};
@@ -43,7 +48,7 @@ pub struct PluginState {
     pub(super) config: Arc<[(String, String)]>,
     pub(super) wasi: WasiCtx,
     pub(super) table: ResourceTable,
-    pub(super) limits: StoreLimits,
+    pub(super) limits: MemoryBudget,
     pub(super) stdout: LogStream,
     pub(super) stderr: LogStream,
     pub(super) http_ctx: WasiHttpCtx,
@@ -64,6 +69,8 @@ pub struct Sandbox {
     grants: Grants,
     hosts: Arc<[HostPattern]>,
     client: Option<reqwest::Client>,
+    /// The provider's request slots, shared by all its instances.
+    slots: RequestSlots,
 }
 
 impl Sandbox {
@@ -81,6 +88,7 @@ impl Sandbox {
             grants: spec.grants.clone(),
             hosts,
             client,
+            slots: RequestSlots::default(),
         })
     }
 
@@ -107,19 +115,19 @@ impl Sandbox {
                 .map_err(|e| format!("cannot open allowed path {guest_path}: {e}"))?;
         }
         let wasi = builder.build();
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.memory_limit_bytes)
-            .memories(4)
-            .tables(64)
-            .table_elements(1 << 20)
-            .instances(64)
-            .trap_on_grow_failure(true)
-            .build();
+        let bodies = BodyBytes::default();
+        let limits = MemoryBudget::new(
+            self.provider.clone(),
+            self.memory_limit_bytes,
+            bodies.clone(),
+        );
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         Ok(PluginState {
             provider: self.provider.clone(),
             config: self.config.clone(),
             wasi,
-            table: ResourceTable::new(),
+            table,
             limits,
             stdout,
             stderr,
@@ -128,6 +136,8 @@ impl Sandbox {
                 self.provider.clone(),
                 self.hosts.clone(),
                 self.client.clone(),
+                self.slots.clone(),
+                bodies,
             ),
             deadline: Instant::now(),
             log_lines: 0,

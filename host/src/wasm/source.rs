@@ -96,7 +96,7 @@ impl WasmSource {
             .build()
             .map_err(|message| self.error(FailureKind::InvalidConfig, message))?;
         let mut store = Store::new(self.plugin.pre.engine(), state);
-        store.limiter(|state| &mut state.limits);
+        super::limits::install(&mut store);
         store.epoch_deadline_callback(|ctx| {
             Ok(if Instant::now() >= ctx.data().deadline {
                 UpdateDeadline::Interrupt

@@ -184,8 +184,105 @@ fn misbehave(mode: &str, config: &Config) -> Result<Token, Error> {
                 ))),
             }
         }
+        // Holds `count` wasi:http Fields of one `size`-byte header each: host memory.
+        "many-fields" => {
+            let held = make_fields(
+                number(config, "count", 4000)?,
+                number(config, "size", 100 << 10)?,
+            )?;
+            ok(format!("held {} fields", held.len()))
+        }
+        // Like many-fields, but leaks them: they outlive the call, in the live instance.
+        "leak-fields" => {
+            let held = make_fields(
+                number(config, "count", 16)?,
+                number(config, "size", 100 << 10)?,
+            )?;
+            let count = held.len();
+            held.into_iter().for_each(std::mem::forget);
+            ok(format!("leaked {count} fields"))
+        }
+        // Holds `count` pollables (host resources that cost no memory of their own).
+        "many-resources" => {
+            let count = number(config, "count", 5000)?;
+            let second = 1_000_000_000;
+            let held: Vec<_> = (0..count)
+                .map(|_| wasip2::clocks::monotonic_clock::subscribe_duration(second))
+                .collect();
+            ok(format!("held {} pollables", held.len()))
+        }
+        // Starts `count` GET requests to http://`authority`/ at once, then waits for all.
+        "many-requests" => {
+            let authority = config.get("authority").unwrap_or("127.0.0.1:9");
+            Ok(Token {
+                value: many_requests(authority, number(config, "count", 2000)?),
+                expires_at_ms: None,
+            })
+        }
         other => Err(Error::InvalidConfig(format!("unknown mode `{other}`"))),
     }
+}
+
+/// Config key `key` as a number, or `default`.
+fn number(config: &Config, key: &str, default: usize) -> Result<usize, Error> {
+    config.get(key).map_or(Ok(default), |v| {
+        v.parse()
+            .map_err(|_| Error::InvalidConfig(format!("config key `{key}` must be a number")))
+    })
+}
+
+/// `count` Fields, each with one header of `size` bytes.
+fn make_fields(count: usize, size: usize) -> Result<Vec<wasip2::http::types::Fields>, Error> {
+    let value = vec![b'v'; size];
+    (0..count)
+        .map(|i| {
+            let fields = wasip2::http::types::Fields::new();
+            fields
+                .append("x-pad", &value)
+                .map_err(|e| Error::Unavailable(format!("fields {i}: append failed: {e:?}")))?;
+            Ok(fields)
+        })
+        .collect()
+}
+
+/// Sends `count` requests concurrently; returns how they ended, as `ok=N` and one
+/// `<error code>=N` per kind of failure.
+fn many_requests(authority: &str, count: usize) -> String {
+    use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
+    let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+    let mut futures = Vec::new();
+    for _ in 0..count {
+        let request = OutgoingRequest::new(Fields::new());
+        let _ = request.set_scheme(Some(&Scheme::Http));
+        let _ = request.set_authority(Some(authority));
+        let _ = request.set_path_with_query(Some("/"));
+        match wasip2::http::outgoing_handler::handle(request, None) {
+            Ok(future) => futures.push(future),
+            Err(code) => *outcomes.entry(code_name(&code)).or_default() += 1,
+        }
+    }
+    for future in futures {
+        future.subscribe().block();
+        let outcome = match future.get() {
+            Some(Ok(Ok(_response))) => "ok".to_string(),
+            Some(Ok(Err(code))) => code_name(&code),
+            Some(Err(())) | None => "no-response".to_string(),
+        };
+        *outcomes.entry(outcome).or_default() += 1;
+    }
+    let parts: Vec<String> = outcomes.iter().map(|(k, n)| format!("{k}={n}")).collect();
+    parts.join(" ")
+}
+
+/// An error code's variant name, without its payload.
+fn code_name(code: &wasip2::http::types::ErrorCode) -> String {
+    let debug = format!("{code:?}");
+    debug
+        .trim_start_matches("ErrorCode::")
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("unknown")
+        .to_string()
 }
 
 /// Recurses until the wasm stack overflows. The 1 KiB frame is passed to `black_box`
