@@ -127,7 +127,7 @@ async fn allocating_a_gibibyte_hits_the_memory_limit() {
     failure(
         "alloc",
         FailureKind::Crashed,
-        "exceeded its memory limit of 64 MiB during resolve",
+        "exceeded its memory limit of 64 MiB (linear memory) during resolve",
     )
     .await;
 }
@@ -304,7 +304,7 @@ async fn wasi_http_fields_count_against_the_memory_limit() {
     assert_eq!(err.kind(), FailureKind::Crashed, "{err}");
     assert!(
         err.to_string()
-            .contains("exceeded its memory limit of 8 MiB during resolve"),
+            .contains("exceeded its memory limit of 8 MiB (host-side resources) during resolve"),
         "{err}"
     );
 }

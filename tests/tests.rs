@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod demo;
 mod foreign_plugins;
+mod git;
 mod grants;
 mod hostile_plugins;
 mod network_plugins;

@@ -37,6 +37,11 @@ fn hostile_plugins_meet_their_deadline_and_limits_through_the_broker() {
         ("unreachable", "crashed"),
         ("crlf-token", "unusable token"),
         ("empty-token", "the token is empty"),
+        (
+            "many-fields",
+            "exceeded its memory limit of 32 MiB (host-side resources)",
+        ),
+        ("many-resources", "host resources"),
     ];
     let modes: Vec<&str> = cases.iter().map(|(mode, _)| *mode).collect();
     let config = hostile_config(&env, &modes);

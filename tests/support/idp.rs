@@ -21,6 +21,8 @@ pub struct Seen {
     pub path: String,
     pub headers: HashMap<String, String>,
     pub body: String,
+    /// The body as it came, for binary protocols.
+    pub raw: Vec<u8>,
 }
 
 impl Seen {
@@ -148,6 +150,7 @@ impl Server {
                                     })
                                     .collect(),
                                 body: String::from_utf8_lossy(&body).into_owned(),
+                                raw: body.to_vec(),
                             };
                             let index = {
                                 let mut all = recorded.lock().unwrap();

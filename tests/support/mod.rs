@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod git_http;
 pub mod idp;
 
 use std::path::{Path, PathBuf};

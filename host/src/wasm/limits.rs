@@ -21,7 +21,7 @@
 //!
 //! A refusal traps with [`MemoryLimitExceeded`] or [`TooManyResources`]. The first keeps
 //! wasmtime's wording ("forcing trap when growing memory"), which the source turns into
-//! "exceeded its memory limit of N MiB"; the detail (what grew, by how much) is logged.
+//! "exceeded its memory limit of N MiB (what grew)"; by how much is logged.
 
 use std::any::Any;
 use std::sync::Arc;

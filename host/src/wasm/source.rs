@@ -18,6 +18,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{GuestError, GuestRefreshReason, GuestToken, RefreshContext, TokenProvider};
 use super::engine::{EPOCH_TICK, LoadedPlugin, PluginLoadError, PluginRuntime, error_chain};
+use super::limits::{MemoryLimitExceeded, TooManyResources};
 use super::sandbox::{PluginState, Sandbox};
 use crate::config::PluginSpec;
 use crate::error::{FailureKind, SourceError};
@@ -183,28 +184,44 @@ impl WasmSource {
         error: &wasmtime::Error,
         last_stderr: Option<String>,
     ) -> SourceError {
-        let (kind, cause) = match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => return self.timeout_error(),
-            Some(Trap::StackOverflow) => (FailureKind::Crashed, "overflowed its stack".to_string()),
-            Some(Trap::UnreachableCodeReached) => (
+        // The memory budget's own refusals name what went over; report them as such,
+        // not with wasmtime's backtrace text.
+        let budget = if let Some(exceeded) = error.downcast_ref::<MemoryLimitExceeded>() {
+            Some(format!(
+                "exceeded its memory limit of {} MiB ({})",
+                self.memory_limit_bytes / (1024 * 1024),
+                exceeded.what
+            ))
+        } else {
+            error
+                .downcast_ref::<TooManyResources>()
+                .map(|too_many| format!("failed: {too_many}"))
+        };
+        let (kind, cause) = match (budget, error.downcast_ref::<Trap>()) {
+            (Some(cause), _) => (FailureKind::Crashed, cause),
+            (None, Some(Trap::Interrupt)) => return self.timeout_error(),
+            (None, Some(Trap::StackOverflow)) => {
+                (FailureKind::Crashed, "overflowed its stack".to_string())
+            }
+            (None, Some(Trap::UnreachableCodeReached)) => (
                 FailureKind::Crashed,
                 "crashed (panic, abort or unreachable code)".to_string(),
             ),
             // A Rust or C guest keeps its own stack in linear memory: overflowing it
             // shows up as an out-of-bounds access rather than a wasm stack overflow.
-            Some(Trap::MemoryOutOfBounds) => (
+            (None, Some(Trap::MemoryOutOfBounds)) => (
                 FailureKind::Crashed,
                 "accessed memory out of bounds (a stack overflow or memory corruption)".to_string(),
             ),
-            Some(trap) => (FailureKind::Crashed, format!("trapped: {trap}")),
-            None if error_chain(error).contains("forcing trap when growing memory") => (
+            (None, Some(trap)) => (FailureKind::Crashed, format!("trapped: {trap}")),
+            (None, None) if error_chain(error).contains("forcing trap when growing memory") => (
                 FailureKind::Crashed,
                 format!(
                     "exceeded its memory limit of {} MiB",
                     self.memory_limit_bytes / (1024 * 1024)
                 ),
             ),
-            None => (
+            (None, None) => (
                 FailureKind::Crashed,
                 format!("failed: {}", cap(&error_chain(error))),
             ),
