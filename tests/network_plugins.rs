@@ -3,6 +3,7 @@
 //! allowlist, env and path grants.
 
 use crate::support;
+use crate::support::log::CapturedLog;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,37 +112,6 @@ async fn invalid_client_is_denied_with_the_description() {
         "{message}"
     );
     assert!(!message.contains("s3cr3t"), "{message}");
-}
-
-/// Everything logged on this thread while the guard lives, at every level.
-#[derive(Clone, Default)]
-struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl CapturedLog {
-    fn start(&self) -> tracing::subscriber::DefaultGuard {
-        let writer = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for CapturedLog {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// An IdP (or a proxy in front of it) that quotes the request's credentials in its error

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod git_http;
 pub mod idp;
+pub mod log;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

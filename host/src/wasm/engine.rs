@@ -138,7 +138,7 @@ pub struct PluginRuntime {
 /// The thread that advances the engine's epoch every [`EPOCH_TICK`]: what interrupts a
 /// plugin that runs past its deadline. It stops when the last holder (the runtime and
 /// every plugin loaded from it) is dropped.
-pub struct EpochTicker {
+pub(crate) struct EpochTicker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -162,11 +162,6 @@ impl EpochTicker {
             stop,
             thread: Some(thread),
         }))
-    }
-
-    /// Whether the ticker thread is still running (for tests and health checks).
-    pub fn is_running(&self) -> bool {
-        self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 }
 
@@ -206,11 +201,6 @@ impl PluginRuntime {
     /// The engine (for inspection tools).
     pub fn engine(&self) -> &Engine {
         &self.engine
-    }
-
-    /// The ticker that enforces this runtime's deadlines.
-    pub fn ticker(&self) -> &Arc<EpochTicker> {
-        &self.ticker
     }
 
     /// The compiled-code cache in use.
