@@ -410,3 +410,42 @@ async fn metadata_sends_the_required_header() {
     assert_eq!(token.expose(), "from-metadata");
     assert!(token.expires_at_ms().unwrap() > now_ms() + 1_700_000);
 }
+
+/// wasmtime traces every WASI host call with its arguments: even when `RUST_LOG` asks for
+/// them, a plugin's request path and query (which may carry a secret) are not shown.
+#[tokio::test(flavor = "multi_thread")]
+async fn rust_log_trace_does_not_show_a_plugins_request_query() {
+    let server = Server::start(|_, _| Reply::token("access-1", 3600)).await;
+    let env = support::cli::Env::new();
+    let plugin = support::toml_path(&support::plugin("oauth2"));
+    let config = env.config(&format!(
+        "[model_providers.p.auth]\nplugin = {plugin}\nallowed_hosts = [\"{}\"]\n\
+         [model_providers.p.auth.config]\ntoken_url = \"{}\"\nclient_id = \"c\"\n\
+         client_secret = \"{SECRET}\"\nallow_secret_in_config = \"true\"\n",
+        server.authority(),
+        server.url("/token?sig=QUERY-SECRET-VALUE"),
+    ));
+    let out = tokio::task::spawn_blocking(move || {
+        env.command(&["token", "p", "-c", config.to_str().unwrap()])
+            // Asking for the WASI bindings' traces explicitly (everything at trace would
+            // bury the test in the compiler's own trace output).
+            .env(
+                "RUST_LOG",
+                "warn,tokenhost=trace,wasmtime_wasi=trace,wasmtime_wasi_http=trace",
+            )
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = support::cli::stderr(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(support::cli::stdout(&out), "access-1\n");
+    assert!(
+        stderr.contains("plugin loaded"),
+        "verbose logging is on: {stderr}"
+    );
+    assert!(!stderr.contains("QUERY-SECRET-VALUE"), "{stderr}");
+    assert!(!stderr.contains(SECRET), "{stderr}");
+    assert_eq!(server.seen()[0].path, "/token?sig=QUERY-SECRET-VALUE");
+}

@@ -182,8 +182,16 @@ fn init_logging(verbose: u8) {
         2 => "warn,tokenhost=debug",
         _ => "warn,tokenhost=trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // wasmtime's WASI bindings trace every host call with its arguments and results: a
+    // plugin's request path and query, the values of the environment variables it was
+    // granted. They never go below debug, whatever RUST_LOG says.
+    for target in ["wasmtime_wasi=debug", "wasmtime_wasi_http=debug"] {
+        if let Ok(directive) = target.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
