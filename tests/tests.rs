@@ -11,6 +11,7 @@ mod foreign_plugins;
 mod git;
 mod grants;
 mod hostile_plugins;
+mod kubectl;
 mod network_plugins;
 mod plugin_sdk;
 mod policy;

@@ -114,6 +114,41 @@ impl Server {
         ip: &str,
         handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
     ) -> Server {
+        Self::start_with(ip, None, handler).await
+    }
+
+    /// Starts an HTTPS server on 127.0.0.1 with the certificate and key in `cert_pem`
+    /// and `key_pem` (files).
+    pub async fn start_tls(
+        cert_pem: &std::path::Path,
+        key_pem: &std::path::Path,
+        handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
+    ) -> Server {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(cert_pem)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(key_pem).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Self::start_with("127.0.0.1", Some(acceptor), handler).await
+    }
+
+    async fn start_with(
+        ip: &str,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
+    ) -> Server {
         let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
@@ -125,6 +160,7 @@ impl Server {
                     return;
                 };
                 let (handler, recorded) = (handler.clone(), recorded.clone());
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request: hyper::Request<Incoming>| {
                         let (handler, recorded) = (handler.clone(), recorded.clone());
@@ -170,9 +206,18 @@ impl Server {
                             )
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                        Some(acceptor) => {
+                            let Ok(stream) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
                 });
             }
         });
@@ -187,6 +232,11 @@ impl Server {
     /// `http://127.0.0.1:port{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `https://127.0.0.1:port{path}`, for a server from [`Server::start_tls`].
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.addr)
     }
 
     /// The `allowed_hosts` entry for this server.

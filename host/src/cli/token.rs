@@ -1,6 +1,8 @@
 //! `tokenhost token`: one token on stdout, nothing else. Where it comes from (a broker or
 //! this process) is [`obtain`](super::obtain)'s business; `--refresh` asks for a new one.
 
+use tokenhost::clients::kubectl;
+
 use super::obtain::Ask;
 use super::{ConfigArg, Failure};
 
@@ -14,12 +16,27 @@ pub struct TokenArgs {
     /// Ask the source for a new token instead of using its current one.
     #[arg(long)]
     refresh: bool,
-    /// Print {"token": ..., "expires_at_ms": ...} instead of the bare token.
-    #[arg(long)]
+    /// What to print: the bare token (`text`), `{"token", "expires_at_ms"}` (`json`), or a
+    /// kubectl ExecCredential (`exec-credential`).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// The same as --format json.
+    #[arg(long, conflicts_with = "format")]
     json: bool,
     /// Run the source in this process even when a broker serves this config.
     #[arg(long)]
     no_broker: bool,
+}
+
+/// What `tokenhost token` prints.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// The token alone.
+    Text,
+    /// `{"token": ..., "expires_at_ms": ...}`.
+    Json,
+    /// A `client.authentication.k8s.io` ExecCredential for kubectl.
+    ExecCredential,
 }
 
 /// Runs `tokenhost token`.
@@ -29,15 +46,36 @@ pub fn run(args: TokenArgs) -> Result<(), Failure> {
         refresh: args.refresh,
         no_broker: args.no_broker,
     };
+    let format = if args.json { Format::Json } else { args.format };
+    // A request kubectl cannot take is refused before any source runs.
+    let version = match format {
+        Format::ExecCredential => {
+            let exec_info = std::env::var("KUBERNETES_EXEC_INFO").ok();
+            Some(kubectl::api_version(exec_info.as_deref()).map_err(Failure::usage)?)
+        }
+        _ => None,
+    };
     let token = super::obtain::token(&args.config, &config, &args.provider, ask)?;
-    if args.json {
-        let json = serde_json::json!({
-            "token": token.expose(),
-            "expires_at_ms": token.expires_at_ms(),
-        });
-        outln!("{json}")?;
-    } else {
-        outln!("{}", token.expose())?;
+    match format {
+        Format::Text => outln!("{}", token.expose()),
+        Format::Json => {
+            let json = serde_json::json!({
+                "token": token.expose(),
+                "expires_at_ms": token.expires_at_ms(),
+            });
+            outln!("{json}")
+        }
+        Format::ExecCredential => {
+            let version = version.unwrap_or(kubectl::API_VERSIONS[0]);
+            let interval = super::provider_spec(&config, &args.provider)?.refresh_interval;
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let until = kubectl::reuse_until_ms(now_ms, token.expires_at_ms(), interval);
+            outln!(
+                "{}",
+                kubectl::exec_credential(version, token.expose(), until)
+            )
+        }
     }
-    Ok(())
 }

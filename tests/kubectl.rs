@@ -1,0 +1,278 @@
+//! kubectl (the real one, client-go inside) with `tokenhost token --format
+//! exec-credential` as its exec credential plugin, against an HTTPS API on loopback:
+//! kubectl sends credentials only over TLS.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support;
+use crate::support::cli::{stderr, stdout};
+use crate::support::idp::{Reply, Server};
+
+/// The versioned kubectl: `/usr/bin/kubectl` here is a dispatcher that makes a call of
+/// its own with the plugin's token first, which would throw the counts off.
+fn kubectl_binary() -> Option<PathBuf> {
+    let dispatcher = which("kubectl")?;
+    let real = std::fs::canonicalize(&dispatcher).ok()?;
+    let dir = real.parent()?;
+    let versioned = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("kubectl.1."))
+        })
+        .max();
+    Some(versioned.unwrap_or(dispatcher))
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A self-signed certificate for 127.0.0.1 (and its key), made with openssl.
+fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+struct Kube {
+    env: support::cli::Env,
+    kubectl: PathBuf,
+    kubeconfig: PathBuf,
+    config: PathBuf,
+    server: Server,
+    _runtime: tokio::runtime::Runtime,
+    broker: Option<Child>,
+}
+
+impl Drop for Kube {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.broker {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Kube {
+    /// An API that accepts any bearer token but `rejected`, and a kubeconfig whose user
+    /// runs tokenhost for provider `p` (a counting command) with `api_version`.
+    fn new(api_version: &str) -> Option<Kube> {
+        let Some(kubectl) = kubectl_binary() else {
+            eprintln!("skipped: kubectl is not installed");
+            return None;
+        };
+        let env = support::cli::Env::new();
+        std::fs::create_dir(env.path().join("run")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            env.path().join("run"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+        let (cert, key) = certificate(env.path());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime.block_on(Server::start_tls(&cert, &key, |seen, _| {
+            match seen.headers.get("authorization") {
+                Some(auth) if auth.starts_with("Bearer tok-") => Reply::json(
+                    200,
+                    serde_json::json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
+                ),
+                _ => Reply::json(
+                    401,
+                    serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Unauthorized", "code": 401}),
+                ),
+            }
+        }));
+        let config = env.config(
+            "[model_providers.p.auth]\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"echo run >> runs; \
+             echo tok-$(wc -l < runs | tr -d ' ')\"]\n",
+        );
+        let kubeconfig = env.path().join("kubeconfig");
+        let bin = env!("CARGO_BIN_EXE_tokenhost");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    \
+                 certificate-authority: {}\nusers:\n- name: u\n  user:\n    exec:\n      \
+                 apiVersion: {api_version}\n      command: {bin}\n      args: [token, p, --format, \
+                 exec-credential, --config, {}]\n      interactiveMode: Never\ncontexts:\n- name: x\n  \
+                 context: {{cluster: c, user: u}}\ncurrent-context: x\n",
+                server.https_url(""),
+                cert.display(),
+                config.display()
+            ),
+        )
+        .unwrap();
+        Some(Kube {
+            env,
+            kubectl,
+            kubeconfig,
+            config,
+            server,
+            _runtime: runtime,
+            broker: None,
+        })
+    }
+
+    fn runs(&self) -> usize {
+        std::fs::read_to_string(self.env.path().join("runs")).map_or(0, |t| t.lines().count())
+    }
+
+    fn get_api(&self) -> Output {
+        self.tokenhost_env(Command::new(&self.kubectl))
+            .args(["get", "--raw", "/api", "--kubeconfig"])
+            .arg(&self.kubeconfig)
+            .output()
+            .unwrap()
+    }
+
+    fn tokenhost_env(&self, mut command: Command) -> Command {
+        command
+            .env_remove("TOKENHOST_CONFIG")
+            .env_remove("TOKENHOST_POLICY")
+            .env_remove("KUBECONFIG")
+            .env("HOME", self.env.path())
+            .env("XDG_RUNTIME_DIR", self.env.path().join("run"))
+            .env("XDG_CACHE_HOME", self.env.path().join("cache"));
+        command
+    }
+
+    fn serve(&mut self) {
+        let child = self
+            .tokenhost_env(Command::new(env!("CARGO_BIN_EXE_tokenhost")))
+            .args(["serve", "-c", self.config.to_str().unwrap()])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.broker = Some(child);
+        let socket =
+            tokenhost::broker::socket_path_in(&self.env.path().join("run/tokenhost"), &self.config);
+        let started = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "no broker");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn kubectl_uses_the_exec_credential_and_a_broker_serves_ten_runs_with_one_source_call() {
+    let Some(mut kube) = Kube::new("client.authentication.k8s.io/v1") else {
+        return;
+    };
+    let out = kube.get_api();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("APIVersions"), "{}", stdout(&out));
+    let seen = kube.server.seen();
+    assert_eq!(seen.len(), 1, "the versioned kubectl makes one request");
+    assert_eq!(seen[0].headers["authorization"], "Bearer tok-1");
+    assert_eq!(kube.runs(), 1);
+
+    kube.serve();
+    for _ in 0..10 {
+        let out = kube.get_api();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(kube.runs(), 2, "one source call for ten kubectl runs");
+}
+
+#[test]
+fn kubectl_v1beta1_gets_a_v1beta1_credential() {
+    let Some(kube) = Kube::new("client.authentication.k8s.io/v1beta1") else {
+        return;
+    };
+    let out = kube.get_api();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(kube.runs(), 1);
+}
+
+#[test]
+fn exec_credential_output_and_its_errors() {
+    let env = support::cli::Env::new();
+    let config = env.config(
+        "[model_providers.p.auth]\ncommand = \"/bin/echo\"\nargs = [\"tok\"]\nrefresh_interval_ms = 60000\n",
+    );
+    let c = config.to_str().unwrap();
+    let out = env.run(&[
+        "token",
+        "p",
+        "--format",
+        "exec-credential",
+        "--no-broker",
+        "-c",
+        c,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(value["apiVersion"], "client.authentication.k8s.io/v1");
+    assert_eq!(value["kind"], "ExecCredential");
+    assert_eq!(value["status"]["token"], "tok");
+    let until = time::OffsetDateTime::parse(
+        value["status"]["expirationTimestamp"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let left = until - time::OffsetDateTime::now_utc();
+    assert!(
+        left.whole_seconds() > 50 && left.whole_seconds() <= 60,
+        "{left}"
+    );
+
+    let out = env
+        .command(&[
+            "token",
+            "p",
+            "--format",
+            "exec-credential",
+            "--no-broker",
+            "-c",
+            c,
+        ])
+        .env(
+            "KUBERNETES_EXEC_INFO",
+            r#"{"apiVersion":"client.authentication.k8s.io/v1alpha1"}"#,
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stdout(&out), "");
+    assert!(
+        stderr(&out).contains("tokenhost speaks client.authentication.k8s.io/v1"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["token", "p", "--json", "--format", "text", "-c", c]);
+    assert_eq!(out.status.code(), Some(2), "--json and --format conflict");
+}
