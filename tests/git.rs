@@ -6,11 +6,11 @@
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use crate::support;
+use crate::support::broker::BrokerProcess;
 use crate::support::git_http::{self, Tokens};
 use crate::support::idp::Server;
 
@@ -20,16 +20,7 @@ struct GitEnv {
     server: Server,
     tokens: Arc<Mutex<Tokens>>,
     _runtime: tokio::runtime::Runtime,
-    broker: Option<Child>,
-}
-
-impl Drop for GitEnv {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.broker {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+    broker: Option<BrokerProcess>,
 }
 
 impl GitEnv {
@@ -110,18 +101,8 @@ impl GitEnv {
     }
 
     fn serve(&mut self) {
-        let child = self
-            .tokenhost()
-            .args(["serve", "-c", self.config.to_str().unwrap()])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.broker = Some(child);
-        let started = Instant::now();
-        while self.source_calls().is_none() {
-            assert!(started.elapsed() < Duration::from_secs(30), "no broker");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let run = self.dir.path().join("run");
+        self.broker = Some(BrokerProcess::start(self.tokenhost(), &run, &self.config));
     }
 
     /// The broker's count of source calls for `p`.

@@ -3,10 +3,10 @@
 //! kubectl sends credentials only over TLS.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use crate::support;
+use crate::support::broker::BrokerProcess;
 use crate::support::cli::{stderr, stdout};
 use crate::support::idp::{Reply, Server};
 
@@ -69,16 +69,7 @@ struct Kube {
     config: PathBuf,
     server: Server,
     _runtime: tokio::runtime::Runtime,
-    broker: Option<Child>,
-}
-
-impl Drop for Kube {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.broker {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+    broker: Option<BrokerProcess>,
 }
 
 impl Kube {
@@ -170,20 +161,9 @@ impl Kube {
     }
 
     fn serve(&mut self) {
-        let child = self
-            .tokenhost_env(Command::new(env!("CARGO_BIN_EXE_tokenhost")))
-            .args(["serve", "-c", self.config.to_str().unwrap()])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.broker = Some(child);
-        let socket =
-            tokenhost::broker::socket_path_in(&self.env.path().join("run/tokenhost"), &self.config);
-        let started = Instant::now();
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "no broker");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let command = self.tokenhost_env(Command::new(env!("CARGO_BIN_EXE_tokenhost")));
+        let run = self.env.path().join("run");
+        self.broker = Some(BrokerProcess::start(command, &run, &self.config));
     }
 }
 
@@ -225,7 +205,7 @@ fn exec_credential_output_and_its_errors() {
         "[model_providers.p.auth]\ncommand = \"/bin/echo\"\nargs = [\"tok\"]\nrefresh_interval_ms = 60000\n",
     );
     let c = config.to_str().unwrap();
-    let out = env.run(&[
+    let args = [
         "token",
         "p",
         "--format",
@@ -233,7 +213,8 @@ fn exec_credential_output_and_its_errors() {
         "--no-broker",
         "-c",
         c,
-    ]);
+    ];
+    let out = env.run(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     let value: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(value["apiVersion"], "client.authentication.k8s.io/v1");
@@ -251,15 +232,7 @@ fn exec_credential_output_and_its_errors() {
     );
 
     let out = env
-        .command(&[
-            "token",
-            "p",
-            "--format",
-            "exec-credential",
-            "--no-broker",
-            "-c",
-            c,
-        ])
+        .command(&args)
         .env(
             "KUBERNETES_EXEC_INFO",
             r#"{"apiVersion":"client.authentication.k8s.io/v1alpha1"}"#,

@@ -1,6 +1,7 @@
 //! Shared by the end-to-end tests: building the real plugins once, and small helpers.
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod cli;
 pub mod git_http;
 pub mod idp;

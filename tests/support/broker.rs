@@ -1,0 +1,37 @@
+//! A `tokenhost serve` process for tests of real clients (git, kubectl) that want one:
+//! started from a prepared command, waited for, killed on drop.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running broker; killed (and reaped) when dropped.
+pub struct BrokerProcess(Child);
+
+impl BrokerProcess {
+    /// Runs `command` (the `tokenhost` binary with the test's environment) as
+    /// `serve -c config` and waits until its socket in `run_dir/tokenhost` accepts.
+    pub fn start(mut command: Command, run_dir: &Path, config: &Path) -> BrokerProcess {
+        let child = command
+            .args(["serve", "-c"])
+            .arg(config)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let broker = BrokerProcess(child);
+        let socket = tokenhost::broker::socket_path_in(&run_dir.join("tokenhost"), config);
+        let started = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "no broker");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        broker
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
