@@ -10,8 +10,8 @@
 
 use std::fmt::Write as _;
 
-/// What git asks, parsed.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// What git asks, parsed. `Debug` shows whether git sent a token back, never the token.
+#[derive(Default, PartialEq, Eq)]
 pub struct Request {
     /// `protocol` (`https`, `http`).
     pub protocol: String,
@@ -25,6 +25,20 @@ pub struct Request {
     pub credential: Option<String>,
     /// Whether git announced `capability[]=authtype` (git >= 2.46).
     pub authtype_capable: bool,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |value: &Option<String>| value.as_ref().map(|_| "[hidden]");
+        f.debug_struct("Request")
+            .field("protocol", &self.protocol)
+            .field("host", &self.host)
+            .field("path", &self.path)
+            .field("password", &hidden(&self.password))
+            .field("credential", &hidden(&self.credential))
+            .field("authtype_capable", &self.authtype_capable)
+            .finish()
+    }
 }
 
 /// Why git's input was refused. Never quotes a value (it may be a token).
@@ -153,8 +167,11 @@ mod tests {
         assert_eq!(request.path.as_deref(), Some("org/repo.git"));
         assert!(request.authtype_capable);
         assert_eq!(returned_token(&request), None);
-        let erase = parse("protocol=https\nhost=h\npassword=tok\n").unwrap();
-        assert_eq!(returned_token(&erase), Some("tok"));
+        let erase = parse("protocol=https\nhost=h\npassword=tok-SECRET\n").unwrap();
+        assert_eq!(returned_token(&erase), Some("tok-SECRET"));
+        let shown = format!("{erase:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("[hidden]"), "{shown}");
     }
 
     #[test]
