@@ -16,6 +16,7 @@ pub mod grants;
 pub mod manager;
 pub mod policy;
 pub mod source;
+pub mod sys;
 pub mod text;
 pub mod token;
 pub mod wasm;

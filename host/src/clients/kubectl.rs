@@ -8,9 +8,7 @@
 //! The `apiVersion` is the one kubectl asks for in `KUBERNETES_EXEC_INFO` (`v1` or
 //! `v1beta1`), else `v1`.
 
-use std::time::Duration;
-
-use crate::manager::expiry::margin;
+pub use crate::manager::expiry::reuse_until_ms;
 
 /// The apiVersions kubectl may ask for that we can answer.
 pub const API_VERSIONS: [&str; 2] = [
@@ -47,27 +45,6 @@ pub fn api_version(exec_info: Option<&str>) -> Result<&'static str, ExecCredenti
         .into_iter()
         .find(|v| *v == asked)
         .ok_or_else(|| ExecCredentialError::UnsupportedVersion(crate::text::escaped(asked)))
-}
-
-/// When tokenhost would stop reusing a token handed out at `now_ms`: before `expires_at_ms`
-/// by the refresh margin, and no later than `refresh_interval` from now. `None`: never
-/// (no expiry and no interval), so kubectl may keep it for its whole run.
-pub fn reuse_until_ms(
-    now_ms: u64,
-    expires_at_ms: Option<u64>,
-    refresh_interval: Option<Duration>,
-) -> Option<u64> {
-    let by_expiry = expires_at_ms.map(|expires| {
-        let left = Duration::from_millis(expires.saturating_sub(now_ms));
-        expires.saturating_sub(margin(left).as_millis() as u64)
-    });
-    let by_interval = refresh_interval
-        .filter(|i| !i.is_zero())
-        .map(|i| now_ms.saturating_add(i.as_millis() as u64));
-    match (by_expiry, by_interval) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 /// The ExecCredential JSON for `token`, reusable until `reuse_until_ms`.
@@ -119,6 +96,7 @@ mod tests {
 
     #[test]
     fn reuse_ends_before_expiry_or_after_the_interval() {
+        use std::time::Duration;
         let now = 1_000_000_000;
         let hour = Duration::from_secs(3600);
         // An hour left: the margin is 60 s.

@@ -12,12 +12,11 @@
 //! The file is bounded ([`MAX_ENTRIES`], entries older than [`MAX_AGE`] dropped) and lives
 //! in the user's private runtime directory (0700, checked), written atomically.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
-use crate::broker::{BrokerError, prepare_private_dir, socket_dir};
+use super::state_file::StateFile;
+use crate::broker::{BrokerError, socket_dir};
 use crate::token::Fingerprint;
 
 /// The most entries kept; the oldest go first.
@@ -28,7 +27,7 @@ pub const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// The rejected-token record for one config file.
 #[derive(Debug, Clone)]
 pub struct RejectedTokens {
-    path: PathBuf,
+    file: StateFile,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,66 +45,43 @@ impl RejectedTokens {
 
     /// The record for `config` in `dir`.
     pub fn in_dir(dir: &Path, config: &Path) -> Self {
-        let canonical = std::fs::canonicalize(config).unwrap_or_else(|_| config.to_path_buf());
-        let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
         RejectedTokens {
-            path: dir.join(format!("rejected-{}.json", hex::encode(&digest[..8]))),
+            file: StateFile::new(dir, "rejected", config),
         }
     }
 
     /// Records that `fingerprint`, handed out for `provider`, was rejected.
     pub fn record(&self, provider: &str, fingerprint: &Fingerprint) -> Result<(), BrokerError> {
-        let dir = self.path.parent().unwrap_or(Path::new("/"));
-        prepare_private_dir(dir)?;
-        let now = now_ms();
-        let mut entries = self.load(now);
-        entries.retain(|e| !(e.provider == provider && e.fingerprint == fingerprint.to_string()));
-        entries.push(Entry {
-            provider: provider.to_string(),
-            fingerprint: fingerprint.to_string(),
-            at_ms: now,
-        });
-        let excess = entries.len().saturating_sub(MAX_ENTRIES);
-        entries.drain(..excess);
-        let io = |source| BrokerError::Io {
-            what: "cannot write",
-            path: self.path.clone(),
-            source,
-        };
-        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        serde_json::to_writer(&mut file, &entries).map_err(|e| io(std::io::Error::other(e)))?;
-        file.persist(&self.path).map_err(|e| io(e.error))?;
-        Ok(())
+        let now = super::now_ms();
+        let fingerprint = fingerprint.to_string();
+        self.file.update(|entries: &mut Vec<Entry>| {
+            retain_recent(entries, now);
+            entries.retain(|e| !(e.provider == provider && e.fingerprint == fingerprint));
+            entries.push(Entry {
+                provider: provider.to_string(),
+                fingerprint,
+                at_ms: now,
+            });
+            let excess = entries.len().saturating_sub(MAX_ENTRIES);
+            entries.drain(..excess);
+        })
     }
 
     /// Whether `fingerprint` was reported rejected for `provider` (and not too long ago).
     /// A missing, unreadable or unsafe record means no.
     pub fn contains(&self, provider: &str, fingerprint: &Fingerprint) -> bool {
         let fingerprint = fingerprint.to_string();
-        self.load(now_ms())
+        let mut entries: Vec<Entry> = self.file.load();
+        retain_recent(&mut entries, super::now_ms());
+        entries
             .iter()
             .any(|e| e.provider == provider && e.fingerprint == fingerprint)
     }
-
-    fn load(&self, now: u64) -> Vec<Entry> {
-        let dir = self.path.parent().unwrap_or(Path::new("/"));
-        if crate::broker::check_private_dir(dir).is_err() {
-            return Vec::new();
-        }
-        let Ok(text) = std::fs::read_to_string(&self.path) else {
-            return Vec::new();
-        };
-        let mut entries: Vec<Entry> = serde_json::from_str(&text).unwrap_or_default();
-        let max_age = MAX_AGE.as_millis() as u64;
-        entries.retain(|e| now.saturating_sub(e.at_ms) < max_age);
-        entries
-    }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+fn retain_recent(entries: &mut Vec<Entry>, now: u64) {
+    let max_age = MAX_AGE.as_millis() as u64;
+    entries.retain(|e| now.saturating_sub(e.at_ms) < max_age);
 }
 
 #[cfg(test)]
@@ -125,7 +101,7 @@ mod tests {
         assert!(record.contains("p", &rejected));
         assert!(!record.contains("other", &rejected));
         assert!(!record.contains("p", &Fingerprint::of("another")));
-        let text = std::fs::read_to_string(&record.path).unwrap();
+        let text = std::fs::read_to_string(record.file.path()).unwrap();
         assert!(!text.contains("SECRET"), "{text}");
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&run).unwrap().permissions().mode() & 0o777;
@@ -139,7 +115,7 @@ mod tests {
         assert!(!record.contains("p", &rejected), "the oldest went first");
         assert!(record.contains("p", &Fingerprint::of(&format!("t{}", MAX_ENTRIES + 9))));
         let entries: Vec<Entry> =
-            serde_json::from_str(&std::fs::read_to_string(&record.path).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(record.file.path()).unwrap()).unwrap();
         assert_eq!(entries.len(), MAX_ENTRIES);
     }
 

@@ -23,6 +23,27 @@ pub fn jitter(margin: Duration, unit: f64) -> Duration {
     margin.mul_f64(unit.clamp(0.0, 1.0) / 2.0)
 }
 
+/// When tokenhost would stop reusing a token handed out at `now_ms`: before `expires_at_ms`
+/// by the refresh margin, and no later than `refresh_interval` from now. `None`: never
+/// (no expiry and no interval), so a client may keep it for as long as it likes.
+pub fn reuse_until_ms(
+    now_ms: u64,
+    expires_at_ms: Option<u64>,
+    refresh_interval: Option<Duration>,
+) -> Option<u64> {
+    let by_expiry = expires_at_ms.map(|expires| {
+        let left = Duration::from_millis(expires.saturating_sub(now_ms));
+        expires.saturating_sub(margin(left).as_millis() as u64)
+    });
+    let by_interval = refresh_interval
+        .filter(|i| !i.is_zero())
+        .map(|i| now_ms.saturating_add(i.as_millis() as u64));
+    match (by_expiry, by_interval) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// The `exp` claim of a JWT, in milliseconds since the Unix epoch, if `token` looks like
 /// one. Decoded for timing only: nothing here checks, or trusts, the signature.
 pub fn jwt_expiry_ms(token: &str) -> Option<u64> {
