@@ -101,8 +101,10 @@ impl Env {
         std::fs::read_to_string(self.path().join("serve.log")).unwrap_or_default()
     }
 
+    /// `tokenhost token`, run by the test process. As one program asking again and again,
+    /// it says it does not reuse tokens, or its re-asks would be read as retries.
     fn token(&self, args: &[&str], config: &Path) -> Output {
-        let mut all = vec!["token"];
+        let mut all = vec!["token", "--client-reuse-ms", "0"];
         all.extend_from_slice(args);
         all.extend_from_slice(&["-c", config.to_str().unwrap()]);
         self.command(&all).output().unwrap()
@@ -185,7 +187,8 @@ fn fifty_clients_share_one_source_call() {
 
     let clients: Vec<Child> = (0..50)
         .map(|_| {
-            env.command(&["token", "a", "-c", config.to_str().unwrap()])
+            env.command(&["token", "a", "--client-reuse-ms", "0", "-c"])
+                .arg(&config)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()

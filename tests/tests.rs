@@ -15,4 +15,5 @@ mod kubectl;
 mod network_plugins;
 mod plugin_sdk;
 mod policy;
+mod reask;
 mod wasm_source;

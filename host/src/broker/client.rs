@@ -15,6 +15,7 @@ use super::protocol::{
     ErrorBody, Health, ProviderInfo, ProvidersBody, TokenBody, UnauthorizedBody,
 };
 use super::{BrokerError, check_private_dir, encode_segment, our_uid, peer_allowed};
+use crate::clients::ClientAsk;
 use crate::token::{Fingerprint, Token};
 
 /// How long a client waits to connect: a live broker accepts at once, so anything
@@ -132,6 +133,15 @@ impl BrokerClient {
             fingerprint: rejected.to_string(),
         };
         let body = serde_json::to_vec(&body).unwrap_or_default();
+        self.token_call(Method::POST, path, body).await
+    }
+
+    /// `POST /v1/token/<provider>/ask`: the token for a client that runs tokenhost as a
+    /// command. The broker tells that program's retry from its first ask (see
+    /// [`AskLedger`](crate::clients::AskLedger)).
+    pub async fn ask(&mut self, provider: &str, ask: &ClientAsk) -> Result<Token, BrokerError> {
+        let path = format!("/v1/token/{}/ask", encode_segment(provider));
+        let body = serde_json::to_vec(ask).unwrap_or_default();
         self.token_call(Method::POST, path, body).await
     }
 

@@ -21,9 +21,14 @@
 //! - `GET /v1/token/<provider>` -> `{"token", "expires_at_ms", "fingerprint"}`
 //! - `POST /v1/token/<provider>/unauthorized` `{"fingerprint": "sha256:..."}` -> token
 //! - `POST /v1/token/<provider>/refresh` -> a new token from the source (reason `forced`)
+//! - `POST /v1/token/<provider>/ask` `{"caller": {"pid", "started"}, "reuse_ms"}` -> the
+//!   token for a client that runs tokenhost as a command; a re-ask by the same program
+//!   inside its reuse window reports the token it got as rejected (see
+//!   [`AskLedger`](crate::clients::AskLedger))
 //! - `GET /v1/providers` -> `{"providers": [{provider, fingerprint, expires_at_ms, valid,
 //!   source_calls, last_error}]}` (never a token)
 
+mod body;
 mod client;
 mod limits;
 mod path;

@@ -9,12 +9,12 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::{Body, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -22,10 +22,12 @@ use serde::Serialize;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use super::body::{read_json, too_large};
 use super::limits::{Limits, Slots};
 use super::protocol::UnauthorizedBody;
 use super::protocol::{ErrorBody, ErrorKind, Health, ProviderInfo, ProvidersBody, TokenBody};
 use super::{BrokerError, CONNECT_TIMEOUT, decode_segment, our_uid, peer_allowed};
+use crate::clients::{self, AskLedger, ClientAsk};
 use crate::config::Config;
 use crate::manager::AuthManager;
 use crate::token::Fingerprint;
@@ -54,7 +56,14 @@ struct State {
     config_path: PathBuf,
     current: RwLock<Arc<Loaded>>,
     generation: AtomicU64,
+    /// What went to which command-run client, to tell its retry from a first ask. Kept
+    /// across reloads, like the cached tokens it describes.
+    asks: Mutex<AskLedger>,
 }
+
+/// The shapes of the POST bodies, for error messages.
+const UNAUTHORIZED: &str = r#"{"fingerprint": "sha256:..."}"#;
+const ASK: &str = r#"{"caller": {"pid": n, "started": n}, "reuse_ms": n or null}"#;
 
 struct Loaded {
     config: Config,
@@ -107,6 +116,7 @@ impl Broker {
                 config_path: config.path().to_path_buf(),
                 current: RwLock::new(Arc::new(Loaded { config, manager })),
                 generation: AtomicU64::new(0),
+                asks: Mutex::new(AskLedger::default()),
             }),
             limits: Limits::default(),
         })
@@ -389,75 +399,32 @@ async fn endpoint(
         ["v1", "token", id, "unauthorized"] => {
             want(Method::POST)?;
             let id = provider(id)?;
-            let rejected = match fingerprint(request, limits).await {
-                Ok(rejected) => rejected,
-                Err(BodyError::Bad(message)) => return Err((ErrorKind::BadRequest, message)),
-                Err(BodyError::TooLarge) => return Ok(too_large(limits)),
-                Err(BodyError::TooSlow) => {
-                    let message = format!(
-                        "the request body did not arrive within {} ms",
-                        limits.body_read_timeout.as_millis()
-                    );
-                    return Ok(error_status(
-                        StatusCode::REQUEST_TIMEOUT,
-                        ErrorKind::BadRequest,
-                        message,
-                    ));
-                }
+            let body: UnauthorizedBody = match read_json(request, limits, UNAUTHORIZED).await {
+                Ok(body) => body,
+                Err(e) => return Ok(e.reply(limits)),
             };
+            let rejected: Fingerprint = body
+                .fingerprint
+                .parse()
+                .map_err(|e| (ErrorKind::BadRequest, format!("{e}")))?;
             token_reply(manager.unauthorized_fingerprint(&id, rejected).await)
+        }
+        ["v1", "token", id, "ask"] => {
+            want(Method::POST)?;
+            let id = provider(id)?;
+            let ask: ClientAsk = match read_json(request, limits, ASK).await {
+                Ok(ask) => ask,
+                Err(e) => return Ok(e.reply(limits)),
+            };
+            let interval = loaded.config.provider(&id).and_then(|s| s.refresh_interval);
+            let answer = clients::answer(manager, &id, interval, &ask, &state.asks).await;
+            token_reply(answer.map(|a| a.token))
         }
         _ => {
             let message = format!("no such endpoint: {method} {path}");
             return Err((ErrorKind::NotFound, message));
         }
     })
-}
-
-/// Why a request body was not read.
-enum BodyError {
-    /// Malformed, or the connection broke: the message says which.
-    Bad(String),
-    /// Longer than [`Limits::max_request_body`].
-    TooLarge,
-    /// Not in within [`Limits::body_read_timeout`].
-    TooSlow,
-}
-
-/// Reads `{"fingerprint": "sha256:..."}` from the request body, within `limits`.
-async fn fingerprint(request: Request<Incoming>, limits: Limits) -> Result<Fingerprint, BodyError> {
-    let read = Limited::new(request.into_body(), limits.max_request_body).collect();
-    let body = match tokio::time::timeout(limits.body_read_timeout, read).await {
-        Err(_) => return Err(BodyError::TooSlow),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return Err(BodyError::TooLarge);
-        }
-        Ok(Err(e)) => {
-            return Err(BodyError::Bad(format!("cannot read the request body: {e}")));
-        }
-        Ok(Ok(body)) => body.to_bytes(),
-    };
-    let bad = |e: &dyn std::fmt::Display| BodyError::Bad(e.to_string());
-    let body: UnauthorizedBody = serde_json::from_slice(&body).map_err(|e| {
-        bad(&format!(
-            "the body must be {{\"fingerprint\": \"sha256:...\"}}: {e}"
-        ))
-    })?;
-    body.fingerprint.parse().map_err(|e| bad(&e))
-}
-
-/// 413: the body is over [`Limits::max_request_body`]. hyper closes the connection after
-/// answering, as the body was not read.
-fn too_large(limits: Limits) -> Reply {
-    let message = format!(
-        "the request body is larger than {} bytes",
-        limits.max_request_body
-    );
-    error_status(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorKind::BadRequest,
-        message,
-    )
 }
 
 fn token_reply(result: Result<crate::Token, crate::AuthError>) -> Reply {
@@ -467,13 +434,13 @@ fn token_reply(result: Result<crate::Token, crate::AuthError>) -> Reply {
     }
 }
 
-fn error(kind: ErrorKind, message: String) -> Reply {
+pub(super) fn error(kind: ErrorKind, message: String) -> Reply {
     let status = StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::BAD_GATEWAY);
     error_status(status, kind, message)
 }
 
 /// An error answer whose status is more precise than its kind's.
-fn error_status(status: StatusCode, kind: ErrorKind, message: String) -> Reply {
+pub(super) fn error_status(status: StatusCode, kind: ErrorKind, message: String) -> Reply {
     json(
         status,
         &ErrorBody {

@@ -56,7 +56,9 @@ pub fn run(args: GitCredentialArgs) -> Result<(), Failure> {
     let config = args.config.load()?;
     match args.operation.as_str() {
         "get" => {
+            // git says when a token was rejected (`erase`): no need to infer it.
             let ask = Ask {
+                client: None,
                 refresh: false,
                 no_broker: args.no_broker,
             };

@@ -8,13 +8,15 @@
 //! the provider is checked against this process's policy first, whether or not a broker
 //! answers. A token that a client reported rejected ([`RejectedTokens`]) is never handed
 //! out again: it is reported to the manager (or broker) as rejected, once, and the
-//! replacement is handed out instead.
+//! replacement is handed out instead. A client that only asks again (Codex, kubectl) is
+//! named in [`Ask::client`]; the broker's [`AskLedger`](tokenhost::clients::AskLedger),
+//! or without one a [`LedgerFile`], tells its retry from a first ask.
 
 use std::path::Path;
 
 use tokenhost::Token;
-use tokenhost::broker::{BrokerClient, BrokerError, ErrorKind, socket_path};
-use tokenhost::clients::RejectedTokens;
+use tokenhost::broker::{BrokerClient, BrokerError, ErrorKind, socket_dir, socket_path};
+use tokenhost::clients::{self, ClientAsk, LedgerFile, RejectedTokens};
 use tokenhost::config::Config;
 use tokenhost::token::Fingerprint;
 
@@ -23,6 +25,9 @@ use super::{ConfigArg, Failure};
 /// How a token is asked for.
 #[derive(Clone, Copy, Default)]
 pub(super) struct Ask {
+    /// The program that runs tokenhost as its credential command, when its re-asks are
+    /// to be read as retries.
+    pub client: Option<ClientAsk>,
     /// Ask the source for a new token instead of using its current one.
     pub refresh: bool,
     /// Run the source in this process even when a broker serves this config.
@@ -50,7 +55,7 @@ pub(super) fn token(
         false => runtime.block_on(from_broker(
             &socket_path(config.path()),
             provider,
-            ask.refresh,
+            ask,
             &rejected,
         ))?,
     };
@@ -61,10 +66,26 @@ pub(super) fn token(
     let manager = tokenhost::AuthManager::builder()
         .provider(spec.id.clone(), spec.refresh_interval, source)
         .build();
+    let ledger = LedgerFile::in_dir(&socket_dir(), config.path());
     runtime.block_on(async {
-        let token = match ask.refresh {
-            true => manager.refresh(provider).await,
-            false => manager.auth(provider).await,
+        let token = match (ask.refresh, &ask.client) {
+            (true, _) => manager.refresh(provider).await,
+            (false, Some(client)) => {
+                let interval = spec.refresh_interval;
+                clients::answer(&manager, provider, interval, client, &ledger)
+                    .await
+                    .map(|answer| {
+                        // The next process's source may return the same token (a plugin
+                        // that caches, a static one): tell it, as git's `erase` would.
+                        if let Some(fingerprint) = answer.rejected
+                            && let Err(e) = rejected.record(provider, &fingerprint)
+                        {
+                            tracing::warn!("cannot record the rejected token: {e}");
+                        }
+                        answer.token
+                    })
+            }
+            (false, None) => manager.auth(provider).await,
         }
         .map_err(Failure::auth)?;
         if !rejected.contains(provider, &token.fingerprint()) {
@@ -115,7 +136,7 @@ pub(super) fn report_rejected(
 async fn from_broker(
     socket: &Path,
     provider: &str,
-    refresh: bool,
+    ask: Ask,
     rejected: &RejectedTokens,
 ) -> Result<Option<Token>, Failure> {
     let socket_shown = socket.display();
@@ -134,9 +155,17 @@ async fn from_broker(
             return Ok(None);
         }
     };
-    let mut answer = match refresh {
-        true => client.refresh(provider).await,
-        false => client.token(provider).await,
+    let mut answer = match (ask.refresh, &ask.client) {
+        (true, _) => client.refresh(provider).await,
+        (false, Some(asking)) => match client.ask(provider, asking).await {
+            // A broker from before `ask`: its plain token, without retry detection.
+            Err(BrokerError::Remote {
+                kind: ErrorKind::NotFound,
+                ..
+            }) => client.token(provider).await,
+            answer => answer,
+        },
+        (false, None) => client.token(provider).await,
     };
     if let Ok(token) = &answer
         && rejected.contains(provider, &token.fingerprint())

@@ -1,7 +1,7 @@
 //! `tokenhost token`: one token on stdout, nothing else. Where it comes from (a broker or
 //! this process) is [`obtain`](super::obtain)'s business; `--refresh` asks for a new one.
 
-use tokenhost::clients::kubectl;
+use tokenhost::clients::{ClientAsk, DEFAULT_CLIENT_REUSE, kubectl};
 
 use super::obtain::Ask;
 use super::{ConfigArg, Failure};
@@ -26,6 +26,12 @@ pub struct TokenArgs {
     /// Run the source in this process even when a broker serves this config.
     #[arg(long)]
     no_broker: bool,
+    /// How long the calling program reuses a token (Codex: its `refresh_interval_ms`);
+    /// asking again sooner means the token was rejected. Default 300000 (Codex's
+    /// default), or with `--format exec-credential` the expirationTimestamp printed. 0:
+    /// never read a re-ask as a rejection.
+    #[arg(long, value_name = "MS")]
+    client_reuse_ms: Option<u64>,
 }
 
 /// What `tokenhost token` prints.
@@ -39,14 +45,36 @@ enum Format {
     ExecCredential,
 }
 
+/// The calling program, if its re-asks are to be read as retries: not for `--refresh`
+/// (an explicit ask), not with a reuse time of 0, not for a person at a terminal (stdin is
+/// a tty: they may simply ask twice; kubectl is never a person), and not when the parent
+/// cannot be named (see [`parent_process`](tokenhost::sys::parent_process)).
+fn client_ask(format: Format, reuse_ms: Option<u64>, refresh: bool) -> Option<ClientAsk> {
+    use std::io::IsTerminal;
+    if refresh {
+        return None;
+    }
+    let reuse_ms = match (format, reuse_ms) {
+        (_, Some(0)) => return None,
+        (Format::ExecCredential, reuse) => reuse,
+        (_, _) if std::io::stdin().is_terminal() => return None,
+        (_, reuse) => Some(reuse.unwrap_or(DEFAULT_CLIENT_REUSE.as_millis() as u64)),
+    };
+    Some(ClientAsk {
+        caller: tokenhost::sys::parent_process()?,
+        reuse_ms,
+    })
+}
+
 /// Runs `tokenhost token`.
 pub fn run(args: TokenArgs) -> Result<(), Failure> {
     let config = args.config.load()?;
+    let format = if args.json { Format::Json } else { args.format };
     let ask = Ask {
+        client: client_ask(format, args.client_reuse_ms, args.refresh),
         refresh: args.refresh,
         no_broker: args.no_broker,
     };
-    let format = if args.json { Format::Json } else { args.format };
     // A request kubectl cannot take is refused before any source runs.
     let version = match format {
         Format::ExecCredential => {

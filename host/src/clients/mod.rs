@@ -15,7 +15,8 @@ mod rejected;
 mod state_file;
 
 pub use reask::{
-    AskLedger, ClientAsk, DEFAULT_CLIENT_REUSE, LedgerFile, LedgerStore, MAX_HANDOUTS, answer,
+    Answer, AskLedger, ClientAsk, DEFAULT_CLIENT_REUSE, LedgerFile, LedgerStore, MAX_HANDOUTS,
+    answer,
 };
 pub use rejected::{MAX_AGE, MAX_ENTRIES, RejectedTokens};
 

@@ -200,6 +200,15 @@ impl LedgerStore for LedgerFile {
     }
 }
 
+/// The answer to a client's ask.
+#[derive(Debug)]
+pub struct Answer {
+    /// The token to hand out.
+    pub token: Token,
+    /// The token the ask was taken to reject, when that made the source refresh.
+    pub rejected: Option<Fingerprint>,
+}
+
 /// The token for a client's ask: `manager`'s current one, unless the ask is a retry
 /// ([`AskLedger::judge`]) of the very token the cache holds, which is then reported
 /// rejected. Records the handout in `ledger`.
@@ -209,7 +218,7 @@ pub async fn answer(
     refresh_interval: Option<Duration>,
     ask: &ClientAsk,
     ledger: &impl LedgerStore,
-) -> Result<Token, AuthError> {
+) -> Result<Answer, AuthError> {
     let retried = ledger.judge(provider, ask, super::now_ms());
     let token = manager.auth(provider).await?;
     let inferred = retried == Some(token.fingerprint());
@@ -226,7 +235,10 @@ pub async fn answer(
         false => token,
     };
     ledger.handed(provider, ask, &token, refresh_interval, inferred);
-    Ok(token)
+    Ok(Answer {
+        token,
+        rejected: retried.filter(|_| inferred),
+    })
 }
 
 #[cfg(test)]

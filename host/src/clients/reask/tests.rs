@@ -134,7 +134,7 @@ struct Counting(AtomicUsize);
 impl TokenSource for Counting {
     async fn resolve(&self) -> Result<Token, SourceError> {
         let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok(Token::new(&format!("t{n}"), None).unwrap())
+        Ok(Token::new(format!("t{n}"), None).unwrap())
     }
 
     async fn refresh(&self, _: RefreshReason) -> Result<Token, SourceError> {
@@ -155,21 +155,21 @@ async fn retries_refresh_once_and_first_asks_never_do() {
     // Twenty new programs in a row: one source call.
     for pid in 0..20 {
         let token = answer(&manager, "p", None, &ask(pid, Some(5 * MIN)), &ledger).await;
-        assert_eq!(token.unwrap().expose(), "t1");
+        assert_eq!(token.unwrap().token.expose(), "t1");
     }
     assert_eq!(calls(), 1);
     // Program 3 asks again: t1 was rejected; the source is called once.
     let retry = answer(&manager, "p", None, &ask(3, Some(5 * MIN)), &ledger).await;
-    assert_eq!(retry.unwrap().expose(), "t2");
+    assert_eq!(retry.unwrap().token.expose(), "t2");
     assert_eq!(calls(), 2);
     // Program 4 also held t1 and asks again: the cache moved on already, no call.
     let retry = answer(&manager, "p", None, &ask(4, Some(5 * MIN)), &ledger).await;
-    assert_eq!(retry.unwrap().expose(), "t2");
+    assert_eq!(retry.unwrap().token.expose(), "t2");
     assert_eq!(calls(), 2);
     // Program 3 keeps asking (the Codex app on every conversation switch): quiet.
     for _ in 0..5 {
         let again = answer(&manager, "p", None, &ask(3, Some(5 * MIN)), &ledger).await;
-        assert_eq!(again.unwrap().expose(), "t2");
+        assert_eq!(again.unwrap().token.expose(), "t2");
     }
     assert_eq!(calls(), 2);
     // A client that does not reuse tokens (reuse 0) never looks like it retried.
