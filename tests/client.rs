@@ -66,7 +66,7 @@ fn client(provider_keys: &str) -> (AuthClient, Arc<AuthManager>) {
         Path::new("/nonexistent/config.toml"),
     )
     .unwrap();
-    let factory = SourceFactory::new(CompiledCache::at(cache.path().join("compiled")));
+    let factory = SourceFactory::unrestricted(CompiledCache::at(cache.path().join("compiled")));
     let manager = Arc::new(factory.manager(&config).unwrap());
     let spec = config.provider("corp").unwrap();
     let client = AuthClient::new(manager.clone(), spec.id.clone(), spec.api.clone()).unwrap();

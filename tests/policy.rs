@@ -137,10 +137,14 @@ fn a_plugin_changed_after_it_was_pinned_is_refused() {
         "[model_providers.p.auth]\nplugin = \"plugin.wasm\"\nsha256 = \"{}\"\n[model_providers.p.auth.config]\ntoken = \"t\"\n",
         sha256_of(&plugin).to_uppercase()
     );
-    assert!(build_all(dir.path(), &config, Policy::none())[0].1.is_ok());
+    assert!(
+        build_all(dir.path(), &config, Policy::unrestricted())[0]
+            .1
+            .is_ok()
+    );
     // Swapped after the config was written: refused before it is compiled.
     std::fs::copy(support::plugin("hostile"), &plugin).unwrap();
-    let message = build_all(dir.path(), &config, Policy::none())[0]
+    let message = build_all(dir.path(), &config, Policy::unrestricted())[0]
         .1
         .clone()
         .unwrap_err();
@@ -347,4 +351,63 @@ fn a_path_ceiling_of_root_or_a_kernel_filesystem_makes_the_policy_invalid() {
             "{ceiling}: {stderr}"
         );
     }
+}
+
+/// The embedding example (`host/examples/embed.rs`, built by `cargo test --all-targets`)
+/// gets the admin policy without asking for it: an application cannot skip it by default.
+#[test]
+fn the_embedding_example_applies_the_admin_policy_by_default() {
+    let exe = std::env::current_exe().unwrap();
+    let example = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/embed");
+    if !example.exists() {
+        eprintln!(
+            "skipped: {} is not built (cargo test --all-targets builds it)",
+            example.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::write_config(
+        dir.path(),
+        "[model_providers.cmd.auth]\ncommand = \"echo\"\nargs = [\"tok\"]\n",
+    );
+    let policy = dir.path().join("deny.toml");
+    std::fs::write(&policy, "commands = \"deny\"\n").unwrap();
+    let run = |policy: Option<&Path>| {
+        let mut command = Command::new(&example);
+        command
+            .arg(&config)
+            .arg("cmd")
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            .env_remove("TOKENHOST_POLICY");
+        if let Some(policy) = policy {
+            command.env("TOKENHOST_POLICY", policy);
+        }
+        command.output().unwrap()
+    };
+    let allowed = run(None);
+    assert!(allowed.status.success(), "{allowed:?}");
+    let printed = String::from_utf8_lossy(&allowed.stdout);
+    assert!(
+        printed.starts_with("sha256:") && !printed.contains("tok\n"),
+        "{printed}"
+    );
+
+    let denied = run(Some(&policy));
+    assert_eq!(denied.status.code(), Some(2), "{denied:?}");
+    let err = String::from_utf8_lossy(&denied.stderr);
+    assert!(
+        err.contains("provider \"cmd\": command sources are denied by policy"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&policy.display().to_string()),
+        "names the file: {err}"
+    );
+    assert!(denied.stdout.is_empty());
 }

@@ -7,6 +7,7 @@
 //! and retries once after HTTP 401. Tokens travel as [`Token`], which never prints its value.
 #![deny(missing_docs)]
 
+mod assembly;
 pub mod broker;
 pub mod client;
 pub mod clients;
@@ -21,6 +22,7 @@ pub mod text;
 pub mod token;
 pub mod wasm;
 
+pub use assembly::{ProviderFailure, Tokenhost, TokenhostBuilder, TokenhostError, load_config};
 pub use client::{AuthClient, ClientError};
 pub use error::{FailureKind, SourceError};
 pub use manager::{AuthError, AuthManager};

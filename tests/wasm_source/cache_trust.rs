@@ -61,7 +61,7 @@ async fn under_a_plugin_allowlist_a_forged_cache_entry_is_not_run() {
 
     // Without a policy the user decides what runs, and the forgery takes effect: this
     // is what the allowlist case below must not do.
-    let factory = SourceFactory::new(CompiledCache::at(cache_dir.clone()));
+    let factory = SourceFactory::unrestricted(CompiledCache::at(cache_dir.clone()));
     let forged = factory.build(spec).unwrap().resolve().await.unwrap_err();
     assert!(
         forged

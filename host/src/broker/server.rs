@@ -34,7 +34,7 @@ use crate::token::Fingerprint;
 
 /// Builds a fresh config and manager for a reload (SIGHUP). Runs on a blocking thread;
 /// an error is logged and the broker keeps serving what it has.
-pub type Loader = Arc<dyn Fn() -> Result<(Config, AuthManager), String> + Send + Sync>;
+pub type Loader = Arc<dyn Fn() -> Result<(Config, Arc<AuthManager>), String> + Send + Sync>;
 
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -67,7 +67,7 @@ const ASK: &str = r#"{"caller": {"pid": n, "started": n}, "reuse_ms": n or null}
 
 struct Loaded {
     config: Config,
-    manager: AuthManager,
+    manager: Arc<AuthManager>,
 }
 
 impl Broker {
@@ -77,7 +77,7 @@ impl Broker {
     /// The socket is mode 0600. Call inside a Tokio runtime.
     pub async fn bind(
         config: Config,
-        manager: AuthManager,
+        manager: Arc<AuthManager>,
         socket: &Path,
     ) -> Result<Broker, BrokerError> {
         let dir = socket.parent().unwrap_or(Path::new("/"));
@@ -304,7 +304,7 @@ impl State {
 
     /// Swaps in a new config and manager; unchanged providers keep their token. Returns
     /// the ids that kept one.
-    fn install(&self, config: Config, manager: AuthManager) -> Vec<String> {
+    fn install(&self, config: Config, manager: Arc<AuthManager>) -> Vec<String> {
         let old = self.current();
         let kept: Vec<String> = config
             .providers()

@@ -123,7 +123,7 @@ async fn serve(limits: Limits) -> Served {
         .provider("gated", None, gate.clone())
         .build();
     let socket = dir.path().join("run/broker.sock");
-    let broker = Broker::bind(config, manager, &socket)
+    let broker = Broker::bind(config, Arc::new(manager), &socket)
         .await
         .unwrap()
         .with_limits(limits);

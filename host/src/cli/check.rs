@@ -3,8 +3,6 @@
 
 use super::{ConfigArg, Failure, describe_expiry};
 use tokenhost::config::SourceSpec;
-use tokenhost::source::SourceFactory;
-use tokenhost::wasm::CompiledCache;
 
 /// Arguments of `tokenhost check`.
 #[derive(clap::Args)]
@@ -18,13 +16,12 @@ pub struct CheckArgs {
 
 /// Runs `tokenhost check`.
 pub fn run(args: CheckArgs) -> Result<(), Failure> {
-    let config = args.config.load()?;
-    let policy = args.config.policy()?;
+    let built = args.config.tokenhost(None, false)?;
+    let config = built.config();
     outln!("config {}", config.path().display())?;
-    for file in policy.files() {
+    for file in built.policy().files() {
         outln!("policy {}", file.display())?;
     }
-    let factory = SourceFactory::with_policy(CompiledCache::default_location(), policy);
     let runtime = super::runtime()?;
     let (mut config_errors, mut source_errors) = (0, 0);
     for spec in config.providers() {
@@ -33,29 +30,24 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
             SourceSpec::Command(c) => format!("command `{}`", c.program),
             SourceSpec::Plugin(p) => format!("plugin {}", p.path.display()),
         };
-        let source = match factory.build(spec) {
-            Ok(source) => source,
-            Err(e) if !e.violations().is_empty() => {
-                config_errors += 1;
-                for violation in e.violations() {
-                    outln!("FAIL {violation}")?;
+        let failure = built.failures().iter().find(|f| f.provider == *spec.id);
+        if let Some(failure) = failure {
+            config_errors += 1;
+            match failure.error.violations() {
+                [] => outln!("FAIL {id}: {}", failure.error)?,
+                violations => {
+                    for violation in violations {
+                        outln!("FAIL {violation}")?;
+                    }
                 }
-                continue;
             }
-            Err(e) => {
-                config_errors += 1;
-                outln!("FAIL {id}: {e}")?;
-                continue;
-            }
-        };
+            continue;
+        }
         if !args.resolve {
             outln!("ok   {id}: {kind}")?;
             continue;
         }
-        let manager = tokenhost::AuthManager::builder()
-            .provider(spec.id.clone(), spec.refresh_interval, source)
-            .build();
-        match runtime.block_on(manager.auth(&spec.id)) {
+        match runtime.block_on(built.manager().auth(&spec.id)) {
             Ok(token) => outln!(
                 "ok   {id}: {kind}: token {} ({})",
                 token.fingerprint(),

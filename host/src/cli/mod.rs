@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tokenhost::config::{Config, ConfigError};
+use tokenhost::config::Config;
 
 /// Bearer tokens for HTTP clients from sandboxed token sources.
 #[derive(Parser)]
@@ -77,19 +77,11 @@ impl ConfigArg {
     /// The effective policy: the system file (if present), then $TOKENHOST_POLICY, then
     /// each --policy. A policy that cannot be read or parsed is an error: fail closed.
     fn policy(&self) -> Result<tokenhost::policy::Policy, Failure> {
-        let mut extra: Vec<PathBuf> = tokenhost::config::non_empty_env("TOKENHOST_POLICY")
-            .map(PathBuf::from)
-            .into_iter()
-            .collect();
-        extra.extend(self.policy.iter().cloned());
-        tokenhost::policy::Policy::load(
-            std::path::Path::new(tokenhost::policy::SYSTEM_POLICY_PATH),
-            &extra,
-        )
-        .map_err(Failure::usage)
+        tokenhost::policy::Policy::from_environment(&self.policy).map_err(Failure::usage)
     }
 
-    /// A source factory under the effective policy, with the default compiled cache.
+    /// A source factory under the effective policy, with the default compiled cache, for
+    /// commands that check a provider before deciding to build it.
     fn factory(&self) -> Result<tokenhost::source::SourceFactory, Failure> {
         Ok(tokenhost::source::SourceFactory::with_policy(
             tokenhost::wasm::CompiledCache::default_location(),
@@ -97,18 +89,28 @@ impl ConfigArg {
         ))
     }
 
+    /// The config, policy and providers (`only` these, if given), as an application gets
+    /// them. `strict`: a provider that cannot be built is this command's failure.
+    fn tokenhost(&self, only: Option<&str>, strict: bool) -> Result<tokenhost::Tokenhost, Failure> {
+        let mut builder = tokenhost::Tokenhost::builder();
+        if let Some(path) = &self.config {
+            builder = builder.config(path);
+        }
+        for file in &self.policy {
+            builder = builder.policy_file(file);
+        }
+        if let Some(id) = only {
+            builder = builder.only([id]);
+        }
+        let built = builder.build().map_err(Failure::usage)?;
+        if let (true, Some(failure)) = (strict, built.failures().first()) {
+            return Err(Failure::usage(&failure.error));
+        }
+        Ok(built)
+    }
+
     fn load(&self) -> Result<Config, Failure> {
-        let path = match &self.config {
-            Some(path) => path.clone(),
-            None => {
-                let path = tokenhost::config::default_path();
-                if !path.exists() {
-                    return Err(Failure::usage(ConfigError::NotFound { default: path }));
-                }
-                path
-            }
-        };
-        Config::load(&path).map_err(Failure::usage)
+        tokenhost::load_config(self.config.as_deref()).map_err(Failure::usage)
     }
 }
 

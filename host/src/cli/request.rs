@@ -9,11 +9,10 @@
 //! 141 when stdout's reader went away (see [`super::output`]).
 
 use std::io::Read;
-use std::sync::Arc;
 use std::time::Instant;
 
 use reqwest::Method;
-use tokenhost::client::{AuthClient, ClientError, without_query};
+use tokenhost::client::{ClientError, without_query};
 
 use super::{ConfigArg, Failure};
 
@@ -56,15 +55,9 @@ pub fn run(args: RequestArgs, verbose: u8) -> Result<(), Failure> {
         .collect::<Result<Vec<_>, _>>()?;
     let body = args.data.as_deref().map(read_data).transpose()?;
 
-    let config = args.config.load()?;
-    let spec = super::provider_spec(&config, &args.provider)?;
-    let factory = args.config.factory()?;
-    let source = factory.build(spec).map_err(Failure::usage)?;
-    let manager = tokenhost::AuthManager::builder()
-        .provider(spec.id.clone(), spec.refresh_interval, source)
-        .build();
-    let client =
-        AuthClient::new(Arc::new(manager), spec.id.clone(), spec.api.clone()).map_err(failure)?;
+    let built = args.config.tokenhost(Some(&args.provider), true)?;
+    super::provider_spec(built.config(), &args.provider)?;
+    let client = built.client(&args.provider).map_err(failure)?;
     let url = client.url(&args.target).map_err(failure)?;
 
     super::runtime()?.block_on(async {

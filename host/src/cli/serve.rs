@@ -16,20 +16,13 @@ pub struct ServeArgs {
 /// Runs `tokenhost serve` until SIGTERM or SIGINT. SIGHUP re-reads the config and the
 /// policy. Setup failures (bad config, a broker already serving) exit 2.
 pub fn run(args: ServeArgs) -> Result<(), Failure> {
-    let config = args.config.load()?;
-    let manager = args
-        .config
-        .factory()?
-        .manager(&config)
-        .map_err(Failure::usage)?;
+    let (config, manager) = args.config.tokenhost(None, true)?.into_parts();
     let socket = socket_path(config.path());
     let path = config.path().to_path_buf();
     let arg = Arc::new(args.config);
     let reload: Loader = Arc::new(move || {
-        let config = arg.load().map_err(|f| f.message)?;
-        let factory = arg.factory().map_err(|f| f.message)?;
-        let manager = factory.manager(&config).map_err(|e| e.to_string())?;
-        Ok((config, manager))
+        let built = arg.tokenhost(None, true).map_err(|f| f.message)?;
+        Ok(built.into_parts())
     });
     super::runtime()?.block_on(async {
         let broker = Broker::bind(config, manager, &socket)

@@ -104,9 +104,22 @@ pub struct Violation {
 }
 
 impl Policy {
-    /// No policy: everything is allowed.
-    pub fn none() -> Policy {
+    /// No policy: everything is allowed. Lifting the administrator's policy is this
+    /// call, so that it can be found in a review.
+    pub fn unrestricted() -> Policy {
         Policy::default()
+    }
+
+    /// The machine's policy, as every tokenhost process applies it: the system file
+    /// ([`SYSTEM_POLICY_PATH`], if present), then the file `$TOKENHOST_POLICY` names, then
+    /// each of `extra`. A file that cannot be read or parsed is an error: fail closed.
+    pub fn from_environment(extra: &[PathBuf]) -> Result<Policy, PolicyError> {
+        let mut files: Vec<PathBuf> = crate::config::non_empty_env("TOKENHOST_POLICY")
+            .map(PathBuf::from)
+            .into_iter()
+            .collect();
+        files.extend(extra.iter().cloned());
+        Policy::load(Path::new(SYSTEM_POLICY_PATH), &files)
     }
 
     /// Loads `system` (skipped if there is nothing at that path), then each of `extra`
@@ -120,7 +133,7 @@ impl Policy {
                 if e.kind() == std::io::ErrorKind::NotFound
                     && std::fs::symlink_metadata(system).is_err() =>
             {
-                Policy::none()
+                Policy::unrestricted()
             }
             Err(source) => {
                 return Err(PolicyError::Read {

@@ -64,7 +64,7 @@ fn rules(violations: &[Violation]) -> Vec<&'static str> {
 
 #[test]
 fn no_policy_allows_everything() {
-    let p = Policy::none();
+    let p = Policy::unrestricted();
     assert!(p.is_empty());
     assert_eq!(command(&p, AZ, DIGEST_A), (vec![], 0));
     assert!(p.check_plugin("corp", &DIGEST_A).is_empty());

@@ -66,9 +66,11 @@ pub struct SourceFactory {
 }
 
 impl SourceFactory {
-    /// A factory with no policy whose plugins use `cache` for compiled code.
-    pub fn new(cache: CompiledCache) -> Self {
-        Self::with_policy(cache, Policy::none())
+    /// A factory with no policy whose plugins use `cache` for compiled code. An
+    /// application should use [`Tokenhost`](crate::Tokenhost), which applies the
+    /// administrator's policy.
+    pub fn unrestricted(cache: CompiledCache) -> Self {
+        Self::with_policy(cache, Policy::unrestricted())
     }
 
     /// A factory that enforces `policy`. Under a policy that restricts plugins, compiled
@@ -93,6 +95,11 @@ impl SourceFactory {
     /// The policy this factory enforces.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// The policy, giving up the factory.
+    pub fn into_policy(self) -> Policy {
+        self.policy
     }
 
     /// The WebAssembly runtime, started on first use.
