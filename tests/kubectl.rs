@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Mutex;
 
 use crate::support;
 use crate::support::broker::BrokerProcess;
@@ -62,6 +63,10 @@ fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
+/// A command source that counts its runs in `runs` (beside the config) and prints
+/// `tok-<n>`: a new token on every call.
+const COUNTING_SOURCE: &str = "command = \"/bin/sh\"\nargs = [\"-c\", \"echo run >> runs; echo tok-$(wc -l < runs | tr -d ' ')\"]\n";
+
 struct Kube {
     env: support::cli::Env,
     kubectl: PathBuf,
@@ -73,9 +78,16 @@ struct Kube {
 }
 
 impl Kube {
-    /// An API that accepts any bearer token but `rejected`, and a kubeconfig whose user
-    /// runs tokenhost for provider `p` (a counting command) with `api_version`.
+    /// An API that accepts any bearer token, and a kubeconfig whose user runs tokenhost
+    /// for provider `p` (a counting command) with `api_version`.
     fn new(api_version: &str) -> Option<Kube> {
+        Kube::with(api_version, COUNTING_SOURCE, false)
+    }
+
+    /// An API that accepts any bearer token but, with `revoke_first`, the first one it
+    /// sees (401 forever, as for a revoked token), and a kubeconfig whose user runs
+    /// tokenhost for provider `p` with the auth `source` and `api_version`.
+    fn with(api_version: &str, source: &str, revoke_first: bool) -> Option<Kube> {
         let Some(kubectl) = kubectl_binary() else {
             eprintln!("skipped: kubectl is not installed");
             return None;
@@ -94,22 +106,25 @@ impl Kube {
             .enable_all()
             .build()
             .unwrap();
-        let server = runtime.block_on(Server::start_tls(&cert, &key, |seen, _| {
-            match seen.headers.get("authorization") {
-                Some(auth) if auth.starts_with("Bearer tok-") => Reply::json(
+        let revoked: Mutex<Option<String>> = Mutex::default();
+        let server = runtime.block_on(Server::start_tls(&cert, &key, move |seen, _| {
+            let token = seen.headers.get("authorization").and_then(|a| a.strip_prefix("Bearer "));
+            let mut revoked = revoked.lock().unwrap();
+            if revoke_first && revoked.is_none() {
+                *revoked = token.map(str::to_string);
+            }
+            match token {
+                Some(token) if revoked.as_deref() != Some(token) => Reply::json(
                     200,
                     serde_json::json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
                 ),
                 _ => Reply::json(
                     401,
-                    serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Unauthorized", "code": 401}),
+                    serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401}),
                 ),
             }
         }));
-        let config = env.config(
-            "[model_providers.p.auth]\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"echo run >> runs; \
-             echo tok-$(wc -l < runs | tr -d ' ')\"]\n",
-        );
+        let config = env.config(&format!("[model_providers.p.auth]\n{source}"));
         let kubeconfig = env.path().join("kubeconfig");
         let bin = env!("CARGO_BIN_EXE_tokenhost");
         std::fs::write(
@@ -149,6 +164,30 @@ impl Kube {
             .unwrap()
     }
 
+    /// The bearer token of every request the API saw, in order.
+    fn tokens(&self) -> Vec<String> {
+        self.server
+            .seen()
+            .iter()
+            .map(|s| {
+                let auth = s.headers.get("authorization").map_or("", String::as_str);
+                auth.strip_prefix("Bearer ").unwrap_or("-").to_string()
+            })
+            .collect()
+    }
+
+    /// What a failing assertion should show.
+    fn report(&self, out: &Output) -> String {
+        format!(
+            "kubectl {}; source runs: {}; tokens the API saw: {:?}\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            self.runs(),
+            self.tokens(),
+            stdout(out),
+            stderr(out)
+        )
+    }
+
     fn tokenhost_env(&self, mut command: Command) -> Command {
         command
             .env_remove("TOKENHOST_CONFIG")
@@ -186,6 +225,80 @@ fn kubectl_uses_the_exec_credential_and_a_broker_serves_ten_runs_with_one_source
         assert!(out.status.success(), "{}", stderr(&out));
     }
     assert_eq!(kube.runs(), 2, "one source call for ten kubectl runs");
+}
+
+/// The API revokes the first token. client-go, on the 401, runs tokenhost again in the
+/// same kubectl process (its cached credential is the one that failed) but does not
+/// replay the request: the first `kubectl get` fails. That re-run, well inside the
+/// reuse window, tells the broker the token was rejected; it refreshes once, and the
+/// next kubectl run gets the new token.
+#[test]
+fn kubectl_recovers_from_a_revoked_token_on_its_next_run_through_a_broker() {
+    let Some(mut kube) = Kube::with("client.authentication.k8s.io/v1", COUNTING_SOURCE, true)
+    else {
+        return;
+    };
+    kube.serve();
+    let first = kube.get_api();
+    assert!(!first.status.success(), "{}", kube.report(&first));
+    assert!(
+        stderr(&first).contains("You must be logged in to the server (Unauthorized)"),
+        "{}",
+        kube.report(&first)
+    );
+    assert_eq!(
+        kube.tokens(),
+        ["tok-1"],
+        "no replay: {}",
+        kube.report(&first)
+    );
+
+    let second = kube.get_api();
+    assert!(second.status.success(), "{}", kube.report(&second));
+    assert!(stdout(&second).contains("APIVersions"));
+    assert_eq!(
+        kube.tokens(),
+        ["tok-1", "tok-2"],
+        "{}",
+        kube.report(&second)
+    );
+    assert_eq!(
+        kube.runs(),
+        2,
+        "resolve, then one refresh: {}",
+        kube.report(&second)
+    );
+    // Later runs are normal runs: the broker's token, no source call.
+    for _ in 0..3 {
+        let out = kube.get_api();
+        assert!(out.status.success(), "{}", kube.report(&out));
+    }
+    assert_eq!(kube.runs(), 2);
+}
+
+/// The same without a broker, from a source that gives every fresh process the same
+/// token (`SECRET` on resolve, `SECRET-<n>` on refresh): client-go's re-run in the first
+/// kubectl process must be taken as a rejection, and the next kubectl run (a new process
+/// that resolves `SECRET` again) must not hand it out.
+#[test]
+fn kubectl_recovers_from_a_revoked_token_on_its_next_run_without_a_broker() {
+    let plugin = support::toml_path(&support::plugin("static-token"));
+    let source = format!("plugin = {plugin}\nconfig = {{ token = \"SECRET\" }}\n");
+    let Some(kube) = Kube::with("client.authentication.k8s.io/v1", &source, true) else {
+        return;
+    };
+    let first = kube.get_api();
+    assert!(!first.status.success(), "{}", kube.report(&first));
+    assert_eq!(kube.tokens(), ["SECRET"], "{}", kube.report(&first));
+    let second = kube.get_api();
+    assert!(second.status.success(), "{}", kube.report(&second));
+    assert_eq!(
+        kube.tokens(),
+        ["SECRET", "SECRET-1"],
+        "{}",
+        kube.report(&second)
+    );
+    assert!(!stderr(&second).contains("SECRET"));
 }
 
 #[test]

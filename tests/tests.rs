@@ -6,6 +6,7 @@ mod support;
 mod broker;
 mod cli;
 mod client;
+mod codex;
 mod demo;
 mod foreign_plugins;
 mod git;

@@ -3,9 +3,11 @@
 
 pub mod broker;
 pub mod cli;
+pub mod clients;
 pub mod git_http;
 pub mod idp;
 pub mod log;
+pub mod responses_api;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
