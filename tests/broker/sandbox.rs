@@ -14,8 +14,14 @@ fn hostile_config(env: &Env, modes: &[&str]) -> PathBuf {
     let mut text =
         format!("[model_providers.ok.auth]\nplugin = {ok}\nconfig = {{ token = \"fine\" }}\n");
     for mode in modes {
+        // The deadline modes get 1 s; the others 4 s, so that filling 32 MiB on a loaded
+        // machine still ends at the memory limit, not at the deadline.
+        let timeout_ms = match *mode {
+            "loop" | "sleep" => 1000,
+            _ => 4000,
+        };
         text += &format!(
-            "[model_providers.evil-{mode}.auth]\nplugin = {hostile}\ntimeout_ms = 1000\n\
+            "[model_providers.evil-{mode}.auth]\nplugin = {hostile}\ntimeout_ms = {timeout_ms}\n\
              memory_limit_mb = 32\nconfig = {{ mode = \"{mode}\", on = \"both\" }}\n"
         );
     }
