@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod grants;
 pub mod manager;
+pub mod paths;
 pub mod policy;
 pub mod source;
 pub mod sys;

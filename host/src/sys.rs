@@ -14,6 +14,12 @@ pub struct ProcessIdentity {
     pub started: u64,
 }
 
+/// This process's effective uid.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// The identity of this process's parent, or `None` when it cannot be known (an
 /// unsupported platform, or the parent already exited and we were adopted by init).
 pub fn parent_process() -> Option<ProcessIdentity> {

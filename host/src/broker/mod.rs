@@ -35,9 +35,10 @@ mod path;
 mod protocol;
 mod server;
 
+pub use crate::paths::{check_private_dir, prepare_private_dir};
 pub use client::{BrokerClient, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
 pub use limits::Limits;
-pub use path::{check_private_dir, prepare_private_dir, socket_dir, socket_path, socket_path_in};
+pub use path::{socket_dir, socket_path, socket_path_in};
 pub use protocol::{ErrorKind, Health, ProviderInfo};
 pub use server::{Broker, Loader};
 
@@ -52,8 +53,7 @@ pub fn peer_allowed(our_uid: u32, peer_uid: u32) -> bool {
 
 /// This process's effective uid.
 pub fn our_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    crate::sys::effective_uid()
 }
 
 /// Why the broker or a broker client failed.
@@ -67,14 +67,9 @@ pub enum BrokerError {
         /// The socket it is served at.
         socket: PathBuf,
     },
-    /// The socket's directory is not private to this user.
-    #[error("refusing to use {}: {reason}", .path.display())]
-    UnsafeDir {
-        /// The directory.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
+    /// The socket's directory cannot be made, or is not private to this user.
+    #[error(transparent)]
+    PrivateDir(#[from] crate::paths::PrivateDirError),
     /// No broker answers at the socket (no socket file, or nobody listening).
     #[error("no broker at {} ({source})", .socket.display())]
     NotRunning {

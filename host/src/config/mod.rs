@@ -149,22 +149,12 @@ pub fn default_path() -> PathBuf {
     if let Some(path) = non_empty_env("TOKENHOST_CONFIG") {
         return PathBuf::from(path);
     }
-    let config_home = non_empty_env("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home_dir().join(".config"));
-    config_home.join("tokenhost").join("config.toml")
+    crate::paths::config_home()
+        .join("tokenhost")
+        .join("config.toml")
 }
 
-/// An environment variable's value, if set and not empty.
-pub fn non_empty_env(key: &str) -> Option<String> {
-    std::env::var(key).ok().filter(|v| !v.is_empty())
-}
-
-pub(crate) fn home_dir() -> PathBuf {
-    non_empty_env("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
-}
+pub use crate::paths::non_empty_env;
 
 fn resolve_provider(
     id: &str,

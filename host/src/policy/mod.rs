@@ -114,7 +114,7 @@ impl Policy {
     /// ([`SYSTEM_POLICY_PATH`], if present), then the file `$TOKENHOST_POLICY` names, then
     /// each of `extra`. A file that cannot be read or parsed is an error: fail closed.
     pub fn from_environment(extra: &[PathBuf]) -> Result<Policy, PolicyError> {
-        let mut files: Vec<PathBuf> = crate::config::non_empty_env("TOKENHOST_POLICY")
+        let mut files: Vec<PathBuf> = crate::paths::non_empty_env("TOKENHOST_POLICY")
             .map(PathBuf::from)
             .into_iter()
             .collect();

@@ -80,9 +80,7 @@ impl CompiledCache {
     /// The cache in the default location: `$XDG_CACHE_HOME/tokenhost/compiled`, else
     /// `~/.cache/tokenhost/compiled`.
     pub fn default_location() -> Self {
-        let base = crate::config::non_empty_env("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| crate::config::home_dir().join(".cache"));
+        let base = crate::paths::cache_home();
         Self::at(base.join("tokenhost").join("compiled"))
     }
 
@@ -127,7 +125,7 @@ impl CompiledCache {
     }
 
     fn admin_dir() -> PathBuf {
-        crate::config::non_empty_env("TOKENHOST_ADMIN_CACHE")
+        crate::paths::non_empty_env("TOKENHOST_ADMIN_CACHE")
             .map_or_else(|| PathBuf::from(ADMIN_CACHE_DIR), PathBuf::from)
     }
 
