@@ -13,6 +13,7 @@ mod grants;
 mod hostile_plugins;
 mod kubectl;
 mod network_plugins;
+mod oidc_provider;
 mod plugin_sdk;
 mod policy;
 mod wasm_source;
