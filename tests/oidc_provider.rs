@@ -170,7 +170,8 @@ async fn private_key_jwt_rs256_and_es256_twice_in_a_row() {
 }
 
 /// A key the provider does not know is refused with the IdP's words, and the key shows
-/// nowhere: not in the error, not in tokenhost's log at trace, not from the binary at -vvv.
+/// nowhere: not in the error, not in tokenhost's log at trace, not from the binary at -vvv
+/// (whose config also carries an `extra_params` table, as TOML).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_key_is_refused_and_the_key_never_shows() {
     let keys = Keys::new();
@@ -222,7 +223,8 @@ async fn a_wrong_key_is_refused_and_the_key_never_shows() {
     let config = env.config(&format!(
         "[model_providers.p.auth]\nplugin = {plugin}\nallowed_hosts = [\"{}\"]\nallowed_paths = [{}]\n\
          [model_providers.p.auth.config]\ntoken_url = \"{}\"\nclient_id = \"rs-client\"\n\
-         assertion_key_file = {}\n",
+         assertion_key_file = {}\n\
+         [model_providers.p.auth.config.extra_params]\nvendor_hint = \"hint-value-2\"\n",
         idp.authority(),
         support::toml_path(keys.dir.path()),
         idp.token_url(),
@@ -241,6 +243,9 @@ async fn a_wrong_key_is_refused_and_the_key_never_shows() {
         stderr.contains("invalid_client: client authentication failed"),
         "{stderr}"
     );
+    // The TOML table reached the plugin (as the host's TOML text); its value is not logged.
+    assert!(stderr.contains("extra params: vendor_hint)"), "{stderr}");
+    assert!(!stderr.contains("hint-value-2"), "{stderr}");
     for line in &material {
         assert!(
             !stderr.contains(line.as_str()),
