@@ -186,6 +186,41 @@ async fn credentials_echoed_by_the_idp_never_reach_errors_or_logs() {
     }
 }
 
+/// A gateway's problem-details 400 and a 200 carrying an OAuth error keep their text; the
+/// 400 is not classed as transient (retrying the same request cannot help).
+#[tokio::test]
+async fn error_bodies_that_are_not_rfc_6749_keep_their_text() {
+    let server = Server::start(|_, index| match index {
+        0 => Reply::json(
+            400,
+            serde_json::json!({"title": "Bad Request", "detail": "Invalid grant type", "status": 400}),
+        ),
+        _ => Reply::json(
+            200,
+            serde_json::json!({"error": "invalid_scope", "error_description": "scope api://llm/.default is not granted"}),
+        ),
+    })
+    .await;
+    let source = oauth2(&server, "/token", &[]);
+    let err = source.resolve().await.unwrap_err();
+    assert_eq!(err.kind(), FailureKind::InvalidConfig, "{err}");
+    assert!(!err.kind().is_transient());
+    assert!(
+        err.to_string().contains(&format!(
+            "token endpoint {} rejected the request (HTTP 400 Bad Request): Invalid grant type; check the plugin's configuration",
+            server.url("/token")
+        )),
+        "{err}"
+    );
+    let err = source.resolve().await.unwrap_err();
+    assert_eq!(err.kind(), FailureKind::Denied, "{err}");
+    assert!(
+        err.to_string()
+            .contains("refused: invalid_scope: scope api://llm/.default is not granted (HTTP 200)"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn a_500_is_unavailable_and_the_next_call_succeeds() {
     let server = Server::start(|_, index| match index {

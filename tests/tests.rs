@@ -14,6 +14,7 @@ mod grants;
 mod hostile_plugins;
 mod kubectl;
 mod network_plugins;
+mod oidc_provider;
 mod plugin_sdk;
 mod policy;
 mod reask;

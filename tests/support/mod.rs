@@ -7,6 +7,7 @@ pub mod clients;
 pub mod git_http;
 pub mod idp;
 pub mod log;
+pub mod oidc;
 pub mod responses_api;
 
 use std::path::{Path, PathBuf};

@@ -12,4 +12,5 @@
 //! holding the secrets of that request in every form an IdP may echo them (raw,
 //! form-urlencoded, inside the base64 of a `Basic` credential, any JWT).
 
+pub mod assertion;
 pub mod flows;

@@ -101,6 +101,51 @@ impl Config {
         }
     }
 
+    /// `key` as a table of name/value pairs, or `None` when unset. In the provider's
+    /// config it is a nested table (`[model_providers.<id>.auth.config.<key>]`, or
+    /// `<key> = { name = "value" }`), which the host hands over as its TOML text.
+    /// Values may be strings, numbers or booleans (given as their text), or arrays of
+    /// them (one pair per element, in order); a nested table is refused. Pairs come
+    /// sorted by name. Messages name the key and the entry, never a value.
+    pub fn table(&self, key: &str) -> Result<Option<Vec<(String, String)>>, Error> {
+        let Some(raw) = self.get(key) else {
+            return Ok(None);
+        };
+        let not_a_table = || {
+            Error::InvalidConfig(format!(
+                "config key `{key}` must be a table of names and values, e.g. \
+                 `[model_providers.<id>.auth.config.{key}]` followed by `name = \"value\"` lines"
+            ))
+        };
+        // The parser's own messages quote the input, which may hold a secret: not used.
+        let Ok(toml::Value::Table(table)) = raw.parse::<toml::Value>() else {
+            return Err(not_a_table());
+        };
+        let mut pairs = Vec::new();
+        for (name, value) in table {
+            let bad = || {
+                Error::InvalidConfig(format!(
+                    "config key `{key}`: `{name}` must be a string, a number, a boolean or an array of them"
+                ))
+            };
+            let values = match value {
+                toml::Value::Array(items) => items,
+                other => vec![other],
+            };
+            for value in values {
+                let text = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Float(f) => f.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    _ => return Err(bad()),
+                };
+                pairs.push((name.clone(), text));
+            }
+        }
+        Ok(Some(pairs))
+    }
+
     /// The keys present that are not in `known` (likely typos), sorted.
     pub fn unknown_keys(&self, known: &[&str]) -> Vec<&str> {
         let mut keys: Vec<&str> = self
@@ -170,6 +215,47 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn tables_arrive_as_toml_text() {
+        // What the host sends for `[...config.extra_params]` (toml 0.9's inline form,
+        // with a multi-line string as TOML 1.1 allows).
+        let text = "{ b = true, foo = \"bar baz\", n = 5, nl = \"\"\"\nline1\nline2\"\"\", \
+                    \"we.ird\" = 'x\"y', r = [\"a\", \"b\"], f = 1.5 }";
+        let c = config(&[("extra_params", text)]);
+        let pairs = c.table("extra_params").unwrap().unwrap();
+        let expected: Vec<(String, String)> = [
+            ("b", "true"),
+            ("f", "1.5"),
+            ("foo", "bar baz"),
+            ("n", "5"),
+            ("nl", "line1\nline2"),
+            ("r", "a"),
+            ("r", "b"),
+            ("we.ird", "x\"y"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(pairs, expected);
+        assert_eq!(config(&[]).table("extra_params"), Ok(None));
+        assert_eq!(config(&[("t", "{}")]).table("t"), Ok(Some(vec![])));
+        for bad in ["hunter2-secret", "\"hunter2-secret\"", "[1, 2]", "{ a = "] {
+            let e = config(&[("t", bad)]).table("t").unwrap_err();
+            assert!(e.message().contains("must be a table"), "{bad}: {e:?}");
+            assert!(!e.message().contains("hunter2"), "{e:?}");
+        }
+        let e = config(&[("t", "{ a = { b = \"hunter2-secret\" } }")])
+            .table("t")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            Error::InvalidConfig(
+                "config key `t`: `a` must be a string, a number, a boolean or an array of them"
+                    .into()
+            )
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::Error;
 use crate::http;
 use crate::log::Level;
 
@@ -11,7 +12,7 @@ use crate::log::Level;
 pub const MAX_FILE_BYTES: usize = 64 * 1024;
 
 /// Everything plugin logic needs from outside: environment variables, files, the clock,
-/// outgoing HTTP and the host log. [`Host`] is the real one; a test gives the same code a
+/// randomness, outgoing HTTP and the host log. [`Host`] is the real one; a test gives the same code a
 /// fake that overrides what it needs.
 ///
 /// The defaults use std (which the host limits to the env vars and paths the provider
@@ -47,6 +48,25 @@ pub trait Platform {
     fn send(&self, request: &http::Request) -> Result<http::Response, http::HttpError> {
         http::send(request)
     }
+
+    /// `len` bytes from a cryptographically secure source (for a JWT's `jti`, RSA
+    /// blinding). In a plugin they come from `wasi:random`, which the host always grants;
+    /// a native build has no such source and fails with `unavailable`.
+    fn random_bytes(&self, len: usize) -> Result<Vec<u8>, Error> {
+        random_bytes(len)
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
+fn random_bytes(len: usize) -> Result<Vec<u8>, Error> {
+    Ok(wasip2::random::random::get_random_bytes(len as u64))
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_os = "wasi")))]
+fn random_bytes(_len: usize) -> Result<Vec<u8>, Error> {
+    Err(Error::Unavailable(
+        "random numbers need the wasm32-wasip2 build of this plugin (wasi:random)".to_string(),
+    ))
 }
 
 /// The real platform: the host's log, and what WASI and wasi:http grant.

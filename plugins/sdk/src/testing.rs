@@ -17,7 +17,7 @@
 //! assert_eq!(fake.last_body(), "grant_type=client_credentials");
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 
 use crate::Platform;
@@ -28,7 +28,8 @@ use crate::log::Level;
 pub const FAKE_NOW_MS: u64 = 1_000_000;
 
 /// A [`Platform`] that answers from canned data and records every request and log line.
-/// The clock stands still at [`FAKE_NOW_MS`].
+/// The clock stands still at [`FAKE_NOW_MS`]; "random" bytes are a fixed sequence that
+/// never repeats within a test (so two `jti`s differ, and a test can predict them).
 #[derive(Default)]
 pub struct FakePlatform {
     /// Environment variables the code may read.
@@ -41,6 +42,8 @@ pub struct FakePlatform {
     pub sent: RefCell<Vec<Request>>,
     /// Every log line, in order.
     pub logs: RefCell<Vec<(Level, String)>>,
+    /// How many random bytes were handed out: the next ones continue the sequence.
+    pub random_drawn: Cell<u64>,
 }
 
 impl FakePlatform {
@@ -115,6 +118,20 @@ impl Platform for FakePlatform {
 
     fn now_ms(&self) -> u64 {
         FAKE_NOW_MS
+    }
+
+    fn random_bytes(&self, len: usize) -> Result<Vec<u8>, crate::Error> {
+        let start = self.random_drawn.get();
+        self.random_drawn.set(start + len as u64);
+        // A simple mix of the position (splitmix64), so the bytes do not look sequential.
+        Ok((start..start + len as u64)
+            .map(|i| {
+                let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                (z ^ (z >> 31)) as u8
+            })
+            .collect())
     }
 
     fn send(&self, request: &Request) -> Result<Response, HttpError> {

@@ -181,6 +181,61 @@ impl Prepared {
     }
 }
 
+/// Parameters `extra_params` may not set because they have their own config key.
+const KEYED_PARAMS: &[&str] = &["scope", "audience", "resource", "client_id"];
+
+/// The `extra_params` table: vendor-specific token-request parameters (Entra's
+/// `client_info`, a tenant hint, ...), sent as they are after the flow's own. A name in
+/// `reserved` (what the flow sets itself) is refused, so that the table cannot change
+/// the grant or the credential behind the flow's back. Messages name parameters, never
+/// their values.
+pub(crate) fn extra_params(
+    config: &Config,
+    reserved: &[&str],
+) -> Result<Vec<(String, String)>, Error> {
+    let pairs = config.table("extra_params")?.unwrap_or_default();
+    for (name, _) in &pairs {
+        if name.trim().is_empty() {
+            return Err(Error::InvalidConfig(
+                "config key `extra_params` has an empty parameter name".to_string(),
+            ));
+        }
+        if reserved.contains(&name.as_str()) {
+            let hint = if KEYED_PARAMS.contains(&name.as_str()) {
+                format!("use config key `{name}`")
+            } else {
+                "it cannot be set here".to_string()
+            };
+            return Err(Error::InvalidConfig(format!(
+                "config key `extra_params`: `{name}` is a parameter the plugin sets itself; {hint}"
+            )));
+        }
+    }
+    Ok(pairs)
+}
+
+/// Appends `extra` (from [`extra_params`]) to `form`, keeps the values out of every
+/// message (`secrets`) and names the parameters, without values, in `summary`.
+pub(crate) fn add_extra_params<'a>(
+    extra: &'a [(String, String)],
+    form: &mut Vec<(&'a str, String)>,
+    secrets: &mut Vec<Secret>,
+    summary: &mut String,
+) {
+    if extra.is_empty() {
+        return;
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for (name, value) in extra {
+        form.push((name.as_str(), value.clone()));
+        secrets.push(Secret::new(value.clone()));
+        if !names.contains(&name.as_str()) {
+            names.push(name);
+        }
+    }
+    summary.push_str(&format!(", extra params: {}", names.join(", ")));
+}
+
 /// Logs a warning for each config key not in `known`.
 pub(crate) fn warn_unknown(platform: &dyn Platform, plugin: &str, config: &Config, known: &[&str]) {
     for key in config.unknown_keys(known) {
@@ -257,6 +312,7 @@ pub(crate) fn parse_json(
         response.status,
         &response.body,
         platform.now_ms(),
+        &prepared.redactor(),
     )?;
     for warning in &parsed.warnings {
         platform.log(Level::Warn, &format!("{plugin}: {warning}"));

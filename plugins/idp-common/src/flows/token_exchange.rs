@@ -27,7 +27,24 @@ pub const KEYS: &[&str] = &[
     "client_secret_env",
     "client_secret",
     "allow_secret_in_config",
+    "extra_params",
     "http_timeout_ms",
+];
+
+/// Token-request parameters this flow sets itself (or that RFC 8693 defines and that
+/// would change what is exchanged), which `extra_params` cannot set.
+const RESERVED: &[&str] = &[
+    "grant_type",
+    "subject_token",
+    "subject_token_type",
+    "requested_token_type",
+    "actor_token",
+    "actor_token_type",
+    "audience",
+    "scope",
+    "resource",
+    "client_id",
+    "client_secret",
 ];
 
 /// The token-exchange grant type.
@@ -52,6 +69,7 @@ pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, Err
             "a client secret needs `client_id` too".to_string(),
         ));
     }
+    let extra = super::extra_params(config, RESERVED)?;
     let client_secret = secret::client_secret(platform, config)?;
     let subject = secret::from_file(platform, "subject_token_file", subject_path)?;
 
@@ -83,7 +101,8 @@ pub fn prepare(platform: &dyn Platform, config: &Config) -> Result<Prepared, Err
         }
         (None, _) => "no client authentication",
     };
-    let summary = format!("token exchange, subject token from `{subject_path}`, {auth}");
+    let mut summary = format!("token exchange, subject token from `{subject_path}`, {auth}");
+    super::add_extra_params(&extra, &mut form, &mut secrets, &mut summary);
     Ok(Prepared::token_form(
         url, headers, &form, timeout_ms, secrets, summary,
     ))
@@ -249,6 +268,44 @@ mod tests {
         );
         let err = fetch(&fake, &gcp(), Trigger::Resolve).unwrap_err();
         assert!(matches!(err, Error::InvalidConfig(_)), "{err:?}");
+    }
+
+    #[test]
+    fn extra_params_are_sent_and_never_logged() {
+        let mut pairs = vec![("token_url", STS), ("subject_token_file", "/t")];
+        pairs.push((
+            "extra_params",
+            "{ options = \"{\\\"userProject\\\":\\\"p-123\\\"}\", hint = \"hunter2-hint\" }",
+        ));
+        let fake = Fake::default().file("/t", "sub").respond(
+            400,
+            r#"{"error":"invalid_request","error_description":"unknown hint hunter2-hint"}"#,
+        );
+        let err = fetch(&fake, &Config::of(&pairs), Trigger::Resolve).unwrap_err();
+        let body = fake.last_body();
+        assert!(
+            body.ends_with("&hint=hunter2-hint&options=%7B%22userProject%22%3A%22p-123%22%7D"),
+            "{body}"
+        );
+        assert!(err.message().contains("unknown hint [redacted]"), "{err:?}");
+        let logs = fake.all_logs();
+        assert!(logs.contains(", extra params: hint, options)"), "{logs}");
+        assert!(
+            !logs.contains("hunter2") && !logs.contains("p-123"),
+            "{logs}"
+        );
+        for name in ["subject_token", "actor_token", "audience"] {
+            let cfg = Config::of(&[
+                ("token_url", STS),
+                ("subject_token_file", "/t"),
+                ("extra_params", &format!("{{ {name} = \"x\" }}")),
+            ]);
+            let err = fetch(&fake, &cfg, Trigger::Resolve).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidConfig(m) if m.contains(&format!("`{name}` is a parameter the plugin sets itself"))),
+                "{err:?}"
+            );
+        }
     }
 
     #[test]
