@@ -33,6 +33,9 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
             SourceSpec::Command(c) => format!("command `{}`", c.program),
             SourceSpec::Plugin(p) => format!("plugin {}", p.path.display()),
         };
+        for lowered in factory.policy().lower_defaults(spec).1 {
+            outln!("note {lowered}")?;
+        }
         let source = match factory.build(spec) {
             Ok(source) => source,
             Err(e) if !e.violations().is_empty() => {
