@@ -12,6 +12,7 @@ mod git;
 mod grants;
 mod hostile_plugins;
 mod kubectl;
+mod network_errors;
 mod network_plugins;
 mod plugin_sdk;
 mod policy;

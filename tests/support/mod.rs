@@ -6,6 +6,7 @@ pub mod cli;
 pub mod git_http;
 pub mod idp;
 pub mod log;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

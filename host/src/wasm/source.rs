@@ -321,7 +321,7 @@ fn guest_reason(reason: RefreshReason) -> GuestRefreshReason {
 fn with_host_note(message: &str, requests: &CallRequests) -> String {
     match &requests.last_failure {
         Some(detail) if !message.contains(detail.as_str()) => {
-            format!("{message} (host: {detail})")
+            format!("{message}; the host saw: {detail}")
         }
         _ => message.to_string(),
     }
@@ -373,7 +373,7 @@ mod tests {
         requests.last_failure = Some("idp:443 refused the connection".into());
         assert_eq!(
             with_host_note("failed", &requests),
-            "failed (host: idp:443 refused the connection)"
+            "failed; the host saw: idp:443 refused the connection"
         );
         let already = "x: idp:443 refused the connection";
         assert_eq!(with_host_note(already, &requests), already);

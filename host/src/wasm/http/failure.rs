@@ -244,7 +244,11 @@ fn certificate_problem(problem: &CertificateError, host: &str) -> (String, Optio
             Some("the URL must use a name the certificate lists".into()),
         ),
         CertificateError::Revoked => ("is revoked".into(), None),
-        other => (format!("is not acceptable ({other:?})"), None),
+        CertificateError::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => (
+            "is a CA certificate, which cannot identify a server".into(),
+            Some("the server must present a certificate issued by that CA".into()),
+        ),
+        other => (format!("is not acceptable ({other})"), None),
     }
 }
 
@@ -257,16 +261,16 @@ fn proxy_failure(
     let text = chain.text();
     let (guest, detail) = if text.contains("proxy authorization required") {
         (
-            "the HTTP proxy asks for credentials (HTTP 407)".to_string(),
+            format!("the HTTP proxy ({}) asks for credentials (HTTP 407)", proxy.var),
             format!(
                 "proxy {} (from {}) asks for credentials (HTTP 407): put them in the proxy URL \
                  (http://user:password@host:port)",
                 proxy.shown, proxy.var
             ),
         )
-    } else if text.contains("tunnel error") {
+    } else if text.contains("tunnel error") && !text.contains("failed to create underlying connection") {
         (
-            "the HTTP proxy refused to open a tunnel".to_string(),
+            format!("the HTTP proxy ({}) refused to open a tunnel", proxy.var),
             format!(
                 "proxy {} (from {}) refused to open a tunnel to {} ({text})",
                 proxy.shown, proxy.var, target.authority
@@ -281,17 +285,14 @@ fn proxy_failure(
             _ => text.clone(),
         };
         (
-            format!("cannot reach the HTTP proxy: {reason}"),
+            format!("cannot reach the HTTP proxy ({}): {reason}", proxy.var),
             format!(
                 "cannot reach proxy {} (from {}) for {}: {reason}; check {} or add the host to NO_PROXY",
                 proxy.shown, proxy.var, target.authority, proxy.var
             ),
         )
     };
-    failure(
-        HttpError::InternalError(Some(format!("{guest} (from {})", proxy.var))),
-        detail,
-    )
+    failure(HttpError::InternalError(Some(guest)), detail)
 }
 
 /// An error and its causes, including the errors wrapped inside `io::Error`s (whose
