@@ -235,7 +235,11 @@ fn a_ceiling_lowers_unset_defaults_and_still_refuses_values_set_above_it() {
     let policy_file = dir.path().join("ceilings.toml");
     std::fs::write(&policy_file, ceilings).unwrap();
     let (config, policy_arg) = (config.to_str().unwrap(), policy_file.to_str().unwrap());
-    let out = tokenhost(dir.path(), &["check", "-c", config, "--policy", policy_arg], &[]);
+    let out = tokenhost(
+        dir.path(),
+        &["check", "-c", config, "--policy", policy_arg],
+        &[],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{text}");
     let shown = policy_file.display();
@@ -255,7 +259,10 @@ fn a_ceiling_lowers_unset_defaults_and_still_refuses_values_set_above_it() {
     ] {
         assert!(text.contains(&expected), "missing {expected:?} in:\n{text}");
     }
-    assert!(!text.contains("note provider \"set\": timeout_ms"), "{text}");
+    assert!(
+        !text.contains("note provider \"set\": timeout_ms"),
+        "{text}"
+    );
 
     // The lowered provider hands out tokens under that policy.
     let out = tokenhost(
@@ -263,7 +270,11 @@ fn a_ceiling_lowers_unset_defaults_and_still_refuses_values_set_above_it() {
         &["token", "unset", "-c", config, "--no-broker"],
         &[("TOKENHOST_POLICY", &policy_file)],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "tok\n");
 }
 

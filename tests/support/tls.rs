@@ -32,7 +32,13 @@ fn openssl(args: &[&str], dir: &Path) {
 impl TestCa {
     /// A new CA in `dir` (P-256, valid for a day), made with openssl.
     pub fn new(dir: &Path) -> TestCa {
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
         let mut args = vec!["req", "-x509"];
         args.extend(ec);
         args.extend(["-days", "1", "-subj", "/CN=tokenhost test CA"]);
@@ -56,18 +62,41 @@ impl TestCa {
         );
         let mut args = vec!["req", "-new", "-newkey", "ec"];
         args.extend(["-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]);
-        args.extend(["-subj", "/CN=tokenhost test server", "-keyout", &key, "-out", &csr]);
+        args.extend([
+            "-subj",
+            "/CN=tokenhost test server",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ]);
         openssl(&args, &self.dir);
         std::fs::write(
             self.dir.join(&ext),
             format!("basicConstraints=critical,CA:FALSE\nsubjectAltName={san}\n"),
         )
         .unwrap();
-        let (ca, ca_key) = (self.cert.display().to_string(), self.key.display().to_string());
+        let (ca, ca_key) = (
+            self.cert.display().to_string(),
+            self.key.display().to_string(),
+        );
         openssl(
             &[
-                "x509", "-req", "-in", &csr, "-CA", &ca, "-CAkey", &ca_key, "-CAcreateserial",
-                "-days", "1", "-extfile", &ext, "-out", &cert,
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                &ext,
+                "-out",
+                &cert,
             ],
             &self.dir,
         );
@@ -106,7 +135,9 @@ impl ConnectProxy {
                     recorded.lock().unwrap().push(line.clone());
                     if !line.starts_with("CONNECT ") {
                         let _ = client
-                            .write_all(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")
+                            .write_all(
+                                b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n",
+                            )
                             .await;
                         return;
                     }

@@ -57,7 +57,9 @@ impl Policy {
         let id = spec.id.to_string();
         let (timeout, memory) = match &mut spec.source {
             SourceSpec::Command(command) => (&mut command.timeout, None),
-            SourceSpec::Plugin(plugin) => (&mut plugin.timeout, Some(&mut plugin.memory_limit_bytes)),
+            SourceSpec::Plugin(plugin) => {
+                (&mut plugin.timeout, Some(&mut plugin.memory_limit_bytes))
+            }
         };
         if spec.defaulted.timeout
             && let Some((max, policy)) = timeout_ceiling
@@ -91,7 +93,10 @@ impl Policy {
     }
 
     /// The lowest ceiling `get` finds in the stack, and the file it is in.
-    fn lowest(&self, get: impl Fn(&super::file::PolicyFile) -> Option<u64>) -> Option<(u64, PathBuf)> {
+    fn lowest(
+        &self,
+        get: impl Fn(&super::file::PolicyFile) -> Option<u64>,
+    ) -> Option<(u64, PathBuf)> {
         self.files
             .iter()
             .filter_map(|f| get(f).map(|max| (max, f.path.clone())))
@@ -125,8 +130,11 @@ mod tests {
 
     #[test]
     fn unset_limits_are_lowered_to_the_lowest_ceiling_and_set_ones_are_not() {
-        let stack = policy("max_timeout_ms = 3000\nmax_memory_mb = 32", "/etc/tokenhost/policy.toml")
-            .stack(policy("max_timeout_ms = 2000", "/tmp/user.toml"));
+        let stack = policy(
+            "max_timeout_ms = 3000\nmax_memory_mb = 32",
+            "/etc/tokenhost/policy.toml",
+        )
+        .stack(policy("max_timeout_ms = 2000", "/tmp/user.toml"));
         let unset = spec("plugin = \"p.wasm\"");
         let (lowered_spec, lowered) = stack.lower_defaults(&unset);
         assert_eq!(limits(&lowered_spec), (2000, Some(32)));
@@ -141,10 +149,17 @@ mod tests {
             ]
         );
         // What was lowered now passes the ceilings it was lowered to.
-        let SourceSpec::Plugin(plugin) = &lowered_spec.source else { unreachable!() };
+        let SourceSpec::Plugin(plugin) = &lowered_spec.source else {
+            unreachable!()
+        };
         assert!(
             stack
-                .check_limits("corp", plugin.timeout, Some(plugin.memory_limit_bytes), &plugin.grants)
+                .check_limits(
+                    "corp",
+                    plugin.timeout,
+                    Some(plugin.memory_limit_bytes),
+                    &plugin.grants
+                )
                 .is_empty()
         );
 

@@ -320,9 +320,7 @@ async fn forward(
         .body(body)
         .timeout(timeout)
         .send();
-    let mut response = sent
-        .await
-        .map_err(|e| failure::classify(e, target))?;
+    let mut response = sent.await.map_err(|e| failure::classify(e, target))?;
     let status = response.status();
     let headers = std::mem::take(response.headers_mut());
     let mut collected = Vec::new();

@@ -30,11 +30,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::bindings::LogLevel;
 use super::http::activity::Activity;
 use super::http::proxy::ProxyRules;
 use super::http::{HttpClient, HttpHooks, RequestSlots, client_for};
 use super::limits::{BodyBytes, MAX_RESOURCES, MemoryBudget};
-use super::bindings::LogLevel;
 use super::output::{LogStream, StreamName};
 use crate::config::PluginSpec;
 use crate::grants::{Grants, HostPattern};

@@ -23,8 +23,8 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{GuestError, GuestRefreshReason, GuestToken, RefreshContext, TokenProvider};
 use super::engine::{EPOCH_TICK, LoadedPlugin, PluginLoadError, PluginRuntime, error_chain};
-use super::limits::{MemoryLimitExceeded, TooManyResources};
 use super::http::activity::CallRequests;
+use super::limits::{MemoryLimitExceeded, TooManyResources};
 use super::sandbox::{CallEnd, PluginState, Sandbox};
 use crate::config::PluginSpec;
 use crate::error::{FailureKind, SourceError};
@@ -347,6 +347,11 @@ fn cap(message: &str) -> String {
     super::output::one_line(message, 1024)
 }
 
+const _: () = assert!(
+    EPOCH_TICK.as_millis() <= 50,
+    "deadlines are enforced to one tick"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,8 +384,3 @@ mod tests {
         assert_eq!(with_host_note(already, &requests), already);
     }
 }
-
-const _: () = assert!(
-    EPOCH_TICK.as_millis() <= 50,
-    "deadlines are enforced to one tick"
-);

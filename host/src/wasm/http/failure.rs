@@ -143,10 +143,7 @@ pub fn classify_chain(
     if body {
         return failure(
             HttpError::HttpResponseIncomplete,
-            format!(
-                "the response from {authority} broke off ({})",
-                chain.text()
-            ),
+            format!("the response from {authority} broke off ({})", chain.text()),
         );
     }
     if connect {
@@ -211,7 +208,9 @@ fn tls_failure(error: &rustls::Error, target: &Target<'_>) -> Failure {
         ),
         rustls::Error::PeerIncompatible(_) => failure(
             HttpError::TlsProtocolError,
-            format!("{authority}{through} has no TLS version or cipher suite in common with tokenhost ({error})"),
+            format!(
+                "{authority}{through} has no TLS version or cipher suite in common with tokenhost ({error})"
+            ),
         ),
         other => failure(
             HttpError::TlsProtocolError,
@@ -252,23 +251,23 @@ fn certificate_problem(problem: &CertificateError, host: &str) -> (String, Optio
     }
 }
 
-fn proxy_failure(
-    proxy: &Proxy,
-    chain: &Chain<'_>,
-    timeout: bool,
-    target: &Target<'_>,
-) -> Failure {
+fn proxy_failure(proxy: &Proxy, chain: &Chain<'_>, timeout: bool, target: &Target<'_>) -> Failure {
     let text = chain.text();
     let (guest, detail) = if text.contains("proxy authorization required") {
         (
-            format!("the HTTP proxy ({}) asks for credentials (HTTP 407)", proxy.var),
+            format!(
+                "the HTTP proxy ({}) asks for credentials (HTTP 407)",
+                proxy.var
+            ),
             format!(
                 "proxy {} (from {}) asks for credentials (HTTP 407): put them in the proxy URL \
                  (http://user:password@host:port)",
                 proxy.shown, proxy.var
             ),
         )
-    } else if text.contains("tunnel error") && !text.contains("failed to create underlying connection") {
+    } else if text.contains("tunnel error")
+        && !text.contains("failed to create underlying connection")
+    {
         (
             format!("the HTTP proxy ({}) refused to open a tunnel", proxy.var),
             format!(
@@ -319,7 +318,9 @@ impl<'a> Chain<'a> {
     }
 
     fn rustls(&self) -> Option<&'a rustls::Error> {
-        self.links.iter().find_map(|e| e.downcast_ref::<rustls::Error>())
+        self.links
+            .iter()
+            .find_map(|e| e.downcast_ref::<rustls::Error>())
     }
 
     fn io_kind(&self) -> Option<io::ErrorKind> {
@@ -332,7 +333,10 @@ impl<'a> Chain<'a> {
 
     /// The resolver's reason, if name resolution failed (hyper-util marks it "dns error").
     fn dns(&self) -> Option<String> {
-        let at = self.links.iter().position(|e| e.to_string() == "dns error")?;
+        let at = self
+            .links
+            .iter()
+            .position(|e| e.to_string() == "dns error")?;
         let reason = self.links[at + 1..]
             .last()
             .map(|e| e.to_string())

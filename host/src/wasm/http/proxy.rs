@@ -48,11 +48,9 @@ impl Proxy {
         let (shown, unusable) = match &parsed {
             Ok(url) if url.host_str().is_some() => {
                 let shown = match url.port_or_known_default() {
-                    Some(port) => format!(
-                        "{}://{}:{port}",
-                        url.scheme(),
-                        url.host_str().unwrap_or("")
-                    ),
+                    Some(port) => {
+                        format!("{}://{}:{port}", url.scheme(), url.host_str().unwrap_or(""))
+                    }
                     None => format!("{}://{}", url.scheme(), url.host_str().unwrap_or("")),
                 };
                 let unusable = (!matches!(url.scheme(), "http" | "https")).then(|| {
@@ -164,7 +162,11 @@ impl NoProxyEntry {
             return Some(NoProxyEntry::All);
         }
         if let Some((ip, bits)) = entry.split_once('/') {
-            let ip: IpAddr = ip.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
+            let ip: IpAddr = ip
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .ok()?;
             let max = if ip.is_ipv4() { 32 } else { 128 };
             let bits: u8 = bits.parse().ok().filter(|b| *b <= max)?;
             return Some(NoProxyEntry::Net(ip, bits));
@@ -239,9 +241,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         ProxyRules::from_lookup(move |name| {
-            vars.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })
     }
 
@@ -270,7 +270,10 @@ mod tests {
             via(&all, "https", "x.example").as_deref(),
             Some("ALL_PROXY http://all:1")
         );
-        assert_eq!(via(&rules(&[("HTTPS_PROXY", " ")]), "https", "x.example"), None);
+        assert_eq!(
+            via(&rules(&[("HTTPS_PROXY", " ")]), "https", "x.example"),
+            None
+        );
         assert_eq!(via(&rules(&[]), "https", "x.example"), None);
     }
 
@@ -352,6 +355,12 @@ mod tests {
             "{proxy:?}"
         );
         let garbage = rules(&[("HTTPS_PROXY", "http://")]);
-        assert!(garbage.proxy_for("https", "x.example").unwrap().unusable.is_some());
+        assert!(
+            garbage
+                .proxy_for("https", "x.example")
+                .unwrap()
+                .unusable
+                .is_some()
+        );
     }
 }
