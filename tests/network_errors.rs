@@ -152,7 +152,7 @@ async fn a_host_timeout_names_the_request_the_plugin_was_waiting_for() {
         "{message}"
     );
     assert!(
-        message.contains("http_timeout_ms below timeout_ms"),
+        message.contains("its http_timeout_ms = 4000 is not below timeout_ms = 700"),
         "{message}"
     );
     assert!(!message.contains("QUERY-SECRET"), "{message}");

@@ -277,14 +277,16 @@ impl WasmSource {
                 ": it was waiting for {request} (no answer after {} ms{others})",
                 age.as_millis()
             ));
-            let own_timeout_too_long = self
-                .http_timeout_ms
-                .is_none_or(|ms| u128::from(ms) >= timeout_ms);
-            if own_timeout_too_long {
-                message.push_str(
-                    "; set the plugin's http_timeout_ms below timeout_ms to get its own error \
-                     for a slow server",
-                );
+            match self.http_timeout_ms {
+                Some(ms) if u128::from(ms) >= timeout_ms => message.push_str(&format!(
+                    "; its http_timeout_ms = {ms} is not below timeout_ms = {timeout_ms}, so \
+                     the host's deadline came first"
+                )),
+                Some(_) => {}
+                None => message.push_str(
+                    "; if the plugin has an http_timeout_ms setting (the shipped ones do, 4000 \
+                     by default), set it below timeout_ms to get the plugin's own error",
+                ),
             }
         } else if let Some(failure) = &requests.last_failure {
             message.push_str(&format!("; its last failed request: {failure}"));

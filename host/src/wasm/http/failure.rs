@@ -3,11 +3,13 @@
 //! does not speak TLS.
 //!
 //! Each failure has two faces. The wasi:http `ErrorCode` the plugin sees carries the
-//! class (`TlsCertificateError`, `DnsError`, `ConnectionRefused`, ...), never host text
-//! beyond a short fixed phrase. The host's own description (the `detail`) names the
-//! target's authority and the cause, with a hint where one helps (`SSL_CERT_FILE` for an
-//! untrusted certificate); it goes to the host's log and onto the plugin's final error
-//! (see `super::activity`). Neither ever holds a URL's query or a proxy's credentials.
+//! class (`TlsCertificateError`, `DnsError` with the resolver's reason,
+//! `ConnectionRefused`, ...; wasi:http has no proxy code, so a proxy failure is an
+//! `InternalError` whose short text names the proxy's variable, never its address). The
+//! host's own description (the `detail`) names the target's authority and the cause,
+//! with a hint where one helps (`SSL_CERT_FILE` for an untrusted certificate); it goes to
+//! the host's log and onto the plugin's final error (see `super::activity`). Neither ever
+//! holds a URL's query or a proxy's credentials.
 
 use std::error::Error as StdError;
 use std::io;
@@ -100,9 +102,10 @@ pub fn classify_chain(
         );
     }
     if timeout {
+        // reqwest's per-request timeout does not say which phase it cut short.
         return failure(
             HttpError::HttpResponseTimeout,
-            format!("{authority} accepted the request but sent no complete answer in time"),
+            format!("no complete answer from {authority} within the request's timeout"),
         );
     }
     if let Some(io) = chain.io_kind() {
