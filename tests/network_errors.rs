@@ -295,6 +295,17 @@ async fn proxies_apply_to_remote_hosts_only_and_their_failures_say_proxy() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 
+    // A proxy tokenhost cannot use fails the request, rather than going direct.
+    let socks = vec![("HTTPS_PROXY", "socks5://127.0.0.1:1080".to_string())];
+    let out = token_async(remote.clone(), host.clone(), socks, &[]).await;
+    let stderr = support::cli::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("HTTPS_PROXY names a socks5:// proxy"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
     // NO_PROXY sends it direct: now the name itself does not resolve.
     let no_proxy = proxies(&[("NO_PROXY", ".example.test")]);
     let out = token_async(remote, host, no_proxy, &[]).await;

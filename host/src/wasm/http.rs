@@ -238,7 +238,8 @@ impl WasiHttpHooks for HttpHooks {
         };
         let proxy = client.proxies.proxy_for(&scheme, &host).cloned();
         if let Some(unusable) = proxy.as_ref().and_then(|p| p.unusable.clone()) {
-            tracing::warn!(
+            // The call's error carries it too: logged at info, so a failure is one line.
+            tracing::info!(
                 provider = %self.provider,
                 "plugin request to {scheme}://{} not sent: {unusable}",
                 authority(&host, port)
