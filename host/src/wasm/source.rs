@@ -173,13 +173,7 @@ impl WasmSource {
         let result = match outcome {
             Ok(Ok(Ok(token))) => self.accept(token),
             Ok(Ok(Err(error))) => {
-                let (kind, message) = match error {
-                    GuestError::InvalidConfig(m) => (FailureKind::InvalidConfig, m),
-                    GuestError::Denied(m) => (FailureKind::Denied, m),
-                    GuestError::Unavailable(m) => (FailureKind::Unavailable, m),
-                };
-                let message = cap(&message);
-                let error = self.error(kind, with_host_note(&message, &requests));
+                let (error, message) = self.guest_error(error, &requests);
                 plugin_message = Some(message);
                 Err(error)
             }
@@ -206,6 +200,21 @@ impl WasmSource {
                 format!("the plugin returned an unusable token: {invalid}"),
             )
         })
+    }
+
+    /// The plugin's error with the host's note added, and the plugin's own (capped)
+    /// message, which its log lines may repeat.
+    fn guest_error(&self, error: GuestError, requests: &CallRequests) -> (SourceError, String) {
+        let (kind, message) = match error {
+            GuestError::InvalidConfig(m) => (FailureKind::InvalidConfig, m),
+            GuestError::Denied(m) => (FailureKind::Denied, m),
+            GuestError::Unavailable(m) => (FailureKind::Unavailable, m),
+        };
+        let message = cap(&message);
+        (
+            self.error(kind, with_host_note(&message, requests)),
+            message,
+        )
     }
 
     fn trap_error(
