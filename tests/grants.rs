@@ -280,21 +280,26 @@ async fn tokenhost_token_with_the_oauth2_plugin_and_a_secret_from_the_environmen
     assert_eq!(server.seen().len(), 1);
 }
 
+/// The environment's proxy carries plugin requests to remote hosts (HTTPS through a
+/// `CONNECT` tunnel, trusting a private CA through `SSL_CERT_FILE`), and the allowlist is
+/// checked against the real target, which is what the proxy is asked for. Loopback
+/// targets never go through a proxy (issue 19):
+/// `network_errors::proxies_apply_to_remote_hosts_only_and_their_failures_say_proxy`.
 #[tokio::test(flavor = "multi_thread")]
-async fn plugin_requests_honour_http_proxy() {
-    // The "proxy" is a loopback server that answers every request itself. The token
-    // endpoint is a port where nothing listens: the token can only come through the proxy.
-    let proxy = Server::start(|_, _| Reply::token("via-proxy", 60)).await;
-    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let target = unused.local_addr().unwrap();
-    drop(unused);
+async fn plugin_requests_honour_https_proxy() {
+    // The IdP's name resolves nowhere: the token can only come through the proxy, which
+    // tunnels every CONNECT to the loopback IdP.
     let dir = tempfile::tempdir().unwrap();
+    let ca = support::tls::TestCa::new(dir.path());
+    let (cert, key) = ca.issue("idp", "DNS:idp.example.test");
+    let idp = Server::start_tls(&cert, &key, |_, _| Reply::token("via-proxy", 60)).await;
+    let proxy = support::tls::ConnectProxy::start(idp.addr).await;
     let plugin = support::toml_path(&support::plugin("oauth2"));
     let config = support::write_config(
         dir.path(),
         &format!(
-            "[model_providers.corp.auth]\nplugin = {plugin}\nallowed_hosts = [\"{target}\"]\n\
-             [model_providers.corp.auth.config]\ntoken_url = \"http://{target}/token\"\n\
+            "[model_providers.corp.auth]\nplugin = {plugin}\nallowed_hosts = [\"idp.example.test\"]\n\
+             [model_providers.corp.auth.config]\ntoken_url = \"https://idp.example.test/token\"\n\
              client_id = \"c\"\nclient_secret = \"x\"\nallow_secret_in_config = \"true\"\n"
         ),
     );
@@ -304,10 +309,14 @@ async fn plugin_requests_honour_http_proxy() {
         "-c".into(),
         config.display().to_string(),
     ];
-    let proxy_url = format!("http://{}", proxy.authority());
+    let proxy_url = format!("http://{}", proxy.addr);
     let out = tokenhost(
         args,
-        vec![("HTTP_PROXY", proxy_url.clone()), ("http_proxy", proxy_url)],
+        vec![
+            ("HTTPS_PROXY", proxy_url.clone()),
+            ("https_proxy", proxy_url),
+            ("SSL_CERT_FILE", ca.cert.display().to_string()),
+        ],
     )
     .await;
     assert!(
@@ -317,10 +326,11 @@ async fn plugin_requests_honour_http_proxy() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "via-proxy\n");
     // The allowlist was checked against the real target, and the proxy saw that target.
-    let seen = proxy.seen();
+    assert_eq!(proxy.seen(), ["CONNECT idp.example.test:443 HTTP/1.1"]);
+    let seen = idp.seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(
         seen[0].headers.get("host").map(String::as_str),
-        Some(target.to_string().as_str())
+        Some("idp.example.test")
     );
 }

@@ -211,6 +211,77 @@ fn command_allowlist_checks_the_resolved_file() {
     );
 }
 
+/// Issue 19, item 9: a ceiling below tokenhost's default lowers the default of every
+/// provider that left the value unset (an admin's `max_timeout_ms = 2000` means "at most
+/// 2 s", not "refuse everyone"); a value set above the ceiling is still refused, and
+/// `tokenhost check` says which happened.
+#[test]
+fn a_ceiling_lowers_unset_defaults_and_still_refuses_values_set_above_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = support::toml_path(&support::plugin("static-token"));
+    let config = format!(
+        "[model_providers.unset.auth]\nplugin = {plugin}\nconfig = {{ token = \"tok\" }}\n\
+         [model_providers.cmd.auth]\ncommand = \"echo\"\nargs = [\"cmd-tok\"]\n\
+         [model_providers.set.auth]\nplugin = {plugin}\ntimeout_ms = 5000\nconfig = {{ token = \"x\" }}\n"
+    );
+    let ceilings = "max_timeout_ms = 2000\nmax_memory_mb = 32\n";
+    let results = build_all(dir.path(), &config, policy(dir.path(), ceilings, &[]));
+    let outcome = |id: &str| results.iter().find(|(p, _)| p == id).unwrap().1.clone();
+    assert_eq!(outcome("unset"), Ok(()));
+    assert_eq!(outcome("cmd"), Ok(()));
+    let refused = outcome("set").unwrap_err();
+    assert!(
+        refused.contains("timeout_ms 5000 exceeds max_timeout_ms 2000"),
+        "{refused}"
+    );
+
+    let config = support::write_config(dir.path(), &config);
+    let policy_file = dir.path().join("ceilings.toml");
+    std::fs::write(&policy_file, ceilings).unwrap();
+    let (config, policy_arg) = (config.to_str().unwrap(), policy_file.to_str().unwrap());
+    let out = tokenhost(
+        dir.path(),
+        &["check", "-c", config, "--policy", policy_arg],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    let shown = policy_file.display();
+    for expected in [
+        format!(
+            "note provider \"unset\": timeout_ms is not set, so its default 5000 is lowered to \
+             2000 by max_timeout_ms of policy {shown}"
+        ),
+        format!(
+            "note provider \"unset\": memory_limit_mb is not set, so its default 64 is lowered \
+             to 32 by max_memory_mb of policy {shown}"
+        ),
+        "ok   unset: plugin".to_string(),
+        "note provider \"cmd\": timeout_ms is not set".to_string(),
+        "ok   cmd: command".to_string(),
+        "FAIL provider \"set\": timeout_ms 5000 exceeds max_timeout_ms 2000".to_string(),
+    ] {
+        assert!(text.contains(&expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains("note provider \"set\": timeout_ms"),
+        "{text}"
+    );
+
+    // The lowered provider hands out tokens under that policy.
+    let out = tokenhost(
+        dir.path(),
+        &["token", "unset", "-c", config, "--no-broker"],
+        &[("TOKENHOST_POLICY", &policy_file)],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tok\n");
+}
+
 fn tokenhost(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tokenhost"))
         .args(args)

@@ -9,6 +9,7 @@ pub mod idp;
 pub mod log;
 pub mod oidc;
 pub mod responses_api;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -30,6 +30,9 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
             SourceSpec::Command(c) => format!("command `{}`", c.program),
             SourceSpec::Plugin(p) => format!("plugin {}", p.path.display()),
         };
+        for lowered in built.policy().lower_defaults(spec).1 {
+            outln!("note {lowered}")?;
+        }
         let failure = built.failures().iter().find(|f| f.provider == *spec.id);
         if let Some(failure) = failure {
             config_errors += 1;

@@ -287,12 +287,17 @@ fn resolve_provider(
     if let Some(pin) = &auth.sha256 {
         crate::policy::parse_sha256(pin).map_err(|e| fail(format!("sha256: {e}")))?;
     }
+    let defaulted = Defaulted {
+        timeout: auth.timeout_ms.is_none(),
+        memory_limit: matches!(source, SourceSpec::Plugin(_)) && auth.memory_limit_mb.is_none(),
+    };
     Ok(Some(ProviderSpec {
         id: Arc::from(id),
         refresh_interval,
         source,
         sha256: auth.sha256,
         api,
+        defaulted,
     }))
 }
 

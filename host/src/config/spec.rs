@@ -23,6 +23,19 @@ pub struct ProviderSpec {
     /// Where and how the provider's API is called (`base_url`, `http_headers`,
     /// `query_params`), for [`AuthClient`](crate::client::AuthClient).
     pub api: ApiSpec,
+    /// Which limits the provider left unset (and so took tokenhost's defaults): a policy
+    /// ceiling lowers those instead of refusing them.
+    pub defaulted: Defaulted,
+}
+
+/// Which of a provider's limits are tokenhost's defaults rather than set in its `auth`
+/// table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Defaulted {
+    /// `timeout_ms` was not set.
+    pub timeout: bool,
+    /// `memory_limit_mb` was not set (plugin sources).
+    pub memory_limit: bool,
 }
 
 /// A provider's API settings from its `[model_providers.<id>]` table, validated: the

@@ -9,7 +9,9 @@
 //! A file may say (absent keys restrict nothing; unknown keys are errors):
 //! - `commands` / `plugins`: `"allow"`, `"deny"`, or an allowlist;
 //! - ceilings: `max_timeout_ms`, `max_memory_mb`, `allowed_hosts`, `allowed_env`,
-//!   `allowed_paths`. A limit or grant above a ceiling is refused, never clamped. An
+//!   `allowed_paths`. A limit or grant set above a ceiling is refused, never clamped; a
+//!   limit left unset takes the ceiling where the ceiling is below tokenhost's default
+//!   ([`Policy::lower_defaults`]). An
 //!   `allowed_paths` ceiling may not be `/` or reach into a kernel filesystem (see
 //!   `grants::kernel_fs`): no grant may.
 //!
@@ -33,6 +35,7 @@
 
 mod check;
 mod containment;
+mod defaults;
 mod file;
 #[cfg(test)]
 mod tests;
@@ -44,6 +47,7 @@ use hex::FromHex;
 
 use crate::grants::Grants;
 use check::LazyDigest;
+pub use defaults::Lowered;
 use file::PolicyFile;
 
 /// The system policy, which applies to every user of the machine.

@@ -112,8 +112,11 @@ impl SourceFactory {
         Ok(self.runtime.get_or_init(|| runtime))
     }
 
-    /// The source for one provider, if the policy and the user's pin allow it.
+    /// The source for one provider, if the policy and the user's pin allow it. Limits
+    /// the provider left unset are first lowered to the policy's ceilings
+    /// ([`Policy::lower_defaults`]).
     pub fn build(&self, spec: &ProviderSpec) -> Result<Arc<dyn TokenSource>, BuildError> {
+        let spec = &self.effective(spec);
         let id = &*spec.id;
         match &spec.source {
             SourceSpec::Command(command) => {
@@ -140,6 +143,7 @@ impl SourceFactory {
     /// without running or compiling anything: what a client checks before it hands out a
     /// token that a broker (which applies its own policy) got.
     pub fn check(&self, spec: &ProviderSpec) -> Result<(), BuildError> {
+        let spec = &self.effective(spec);
         match &spec.source {
             SourceSpec::Command(command) => self.check_command(spec, command).map(|_| ()),
             SourceSpec::Plugin(plugin) => {
@@ -150,6 +154,15 @@ impl SourceFactory {
                 refuse_if_any(self.plugin_digest(spec, &digest))
             }
         }
+    }
+
+    /// `spec` as the policy has it run: unset limits lowered to its ceilings.
+    fn effective(&self, spec: &ProviderSpec) -> ProviderSpec {
+        let (spec, lowered) = self.policy.lower_defaults(spec);
+        for note in lowered {
+            tracing::debug!("{note}");
+        }
+        spec
     }
 
     /// A plugin's limits and grants against the policy's ceilings.

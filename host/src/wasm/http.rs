@@ -3,11 +3,14 @@
 //! Every request a plugin sends passes through [`HttpHooks::send_request`], the one
 //! place that decides. The allowlist is checked against the request URI's own scheme,
 //! host and port (never a `Host` header). Allowed requests go out through `reqwest`,
-//! which honours `HTTPS_PROXY`/`NO_PROXY` and the system's CA store (`SSL_CERT_FILE`,
-//! `SSL_CERT_DIR`), as enterprise networks need. Each request is bounded by the call's
-//! deadline, its response body by [`MAX_RESPONSE_BODY`]; redirects are followed only to
-//! allowed hosts. Denials reach the guest as `HttpRequestDenied` and are logged with the
-//! authority that was refused.
+//! with the environment's proxy (decided in [`proxy`]: `HTTPS_PROXY`, `NO_PROXY`, never
+//! for loopback) and the system's CA store (`SSL_CERT_FILE`, `SSL_CERT_DIR`), as
+//! enterprise networks need. Each request is bounded by the call's deadline, its response
+//! body by [`MAX_RESPONSE_BODY`]; redirects are followed only to allowed hosts. Denials
+//! reach the guest as `HttpRequestDenied` and are logged with the authority that was
+//! refused. A request that gets no response reaches the guest as the wasi:http code of
+//! its real cause ([`failure`]: TLS, DNS, refused, timeout, proxy), and the host's own
+//! description of it is logged and kept for the call's error ([`activity`]).
 //!
 //! Concurrency is capped per provider (and so per call: a provider makes one call at a
 //! time, and a replaced instance's requests end with its store): at most
@@ -32,6 +35,14 @@ use super::limits::BodyBytes;
 use crate::grants::HostPattern;
 use crate::grants::host_pattern::any_allows;
 
+pub mod activity;
+pub mod failure;
+pub mod proxy;
+
+use activity::{Activity, shown_uri};
+use failure::Target;
+use proxy::ProxyRules;
+
 /// The largest response body handed to a plugin.
 pub const MAX_RESPONSE_BODY: usize = 1024 * 1024;
 /// The largest request body a plugin may send.
@@ -43,6 +54,10 @@ pub const MAX_IN_FLIGHT: usize = 8;
 /// The most requests one provider has started and not finished (in flight or waiting
 /// for a slot); more fail at once with `ConnectionLimitReached`.
 pub const MAX_PENDING: usize = 32;
+
+/// How much longer than the call's deadline a request may run, so that the call's own
+/// timeout ends first (a request cannot outlive its call: the instance is replaced).
+const DEADLINE_GRACE: Duration = Duration::from_millis(100);
 
 /// The request slots of one provider, shared by its successive instances.
 #[derive(Clone)]
@@ -85,23 +100,32 @@ impl RequestSlots {
 pub struct HttpHooks {
     provider: Arc<str>,
     hosts: Arc<[HostPattern]>,
-    client: Option<reqwest::Client>,
+    client: Option<HttpClient>,
     slots: RequestSlots,
     bodies: BodyBytes,
+    activity: Activity,
     /// When the current call must end; no request outlives it.
     pub(super) deadline: Instant,
 }
 
+/// A provider's HTTP client and the proxy rules it routes by.
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    proxies: Arc<ProxyRules>,
+}
+
 impl HttpHooks {
     /// Hooks for `provider` allowing `hosts`. Without hosts, every request is denied and
-    /// no client is built. Requests take `slots` (the provider's) and count the bodies
-    /// they hold in `bodies` (the instance's memory budget).
+    /// no client is built. Requests take `slots` (the provider's), count the bodies they
+    /// hold in `bodies` (the instance's memory budget) and report to `activity`.
     pub fn new(
         provider: Arc<str>,
         hosts: Arc<[HostPattern]>,
-        client: Option<reqwest::Client>,
+        client: Option<HttpClient>,
         slots: RequestSlots,
         bodies: BodyBytes,
+        activity: Activity,
     ) -> Self {
         HttpHooks {
             provider,
@@ -109,16 +133,19 @@ impl HttpHooks {
             client,
             slots,
             bodies,
+            activity,
             deadline: Instant::now(),
         }
     }
 }
 
-/// Builds the HTTP client for a provider's allowlist (redirects only to allowed hosts).
+/// Builds the HTTP client for a provider's allowlist (redirects only to allowed hosts),
+/// routed through the proxies `proxies` names.
 pub fn client_for(
     provider: Arc<str>,
     hosts: Arc<[HostPattern]>,
-) -> Result<reqwest::Client, String> {
+    proxies: Arc<ProxyRules>,
+) -> Result<HttpClient, String> {
     let policy = reqwest::redirect::Policy::custom(move |attempt| {
         let url = attempt.url();
         let allowed = any_allows(
@@ -141,12 +168,23 @@ pub fn client_for(
             attempt.follow()
         }
     });
-    reqwest::Client::builder()
+    // One decision for routing and for error messages: reqwest's own reading of the
+    // environment is switched off, ours (which keeps loopback direct) is used instead.
+    let rules = proxies.clone();
+    let route = reqwest::Proxy::custom(move |url| {
+        let proxy = rules.proxy_for(url.scheme(), url.host_str().unwrap_or(""))?;
+        // An unusable proxy never reaches here: `send_request` fails such requests.
+        reqwest::Url::parse(proxy.url()).ok()
+    });
+    let client = reqwest::Client::builder()
         .redirect(policy)
+        .no_proxy()
+        .proxy(route)
         .pool_max_idle_per_host(MAX_IN_FLIGHT)
         .user_agent(concat!("tokenhost/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    Ok(HttpClient { client, proxies })
 }
 
 fn authority(host: &str, port: Option<u16>) -> String {
@@ -198,13 +236,31 @@ impl WasiHttpHooks for HttpHooks {
             );
             return Box::new(async { Err(HttpError::ConnectionLimitReached) });
         };
+        let proxy = client.proxies.proxy_for(&scheme, &host).cloned();
+        if let Some(unusable) = proxy.as_ref().and_then(|p| p.unusable.clone()) {
+            // The call's error carries it too: logged at info, so a failure is one line.
+            tracing::info!(
+                provider = %self.provider,
+                "plugin request to {scheme}://{} not sent: {unusable}",
+                authority(&host, port)
+            );
+            self.activity.failed(unusable);
+            return Box::new(async { Err(HttpError::ConfigurationError) });
+        }
         let remaining = self.deadline.saturating_duration_since(Instant::now());
-        let timeout = options
-            .and_then(|o| o.first_byte_timeout)
-            .map_or(remaining, |t| t.min(remaining));
+        // The plugin's own timeout applies when it is the shorter; otherwise the call's
+        // deadline ends the request, and the request is given a moment longer so that the
+        // host's timeout (which names the request) is what the caller sees.
+        let timeout = match options.and_then(|o| o.first_byte_timeout) {
+            Some(own) if own < remaining => own,
+            _ => remaining + DEADLINE_GRACE,
+        };
         let provider = self.provider.clone();
         let in_flight = self.slots.in_flight.clone();
         let bodies = self.bodies.clone();
+        let activity = self.activity.clone();
+        let shown = format!("{} {}", request.method(), shown_uri(request.uri()));
+        let client = client.client;
         Box::new(async move {
             let _pending = pending;
             // Waits for one of the provider's slots, but never past the deadline.
@@ -217,9 +273,20 @@ impl WasiHttpHooks for HttpHooks {
                 );
                 return Err(HttpError::ConnectionLimitReached);
             };
-            let response = forward(client, request, timeout, &bodies).await.inspect_err(|e| {
-                tracing::info!(provider = %provider, "plugin request to {scheme}://{host} failed: {e:?}");
-            })?;
+            let _in_flight = activity.start(shown.clone());
+            let target = Target {
+                scheme: &scheme,
+                host: &host,
+                authority: &authority(&host, port),
+                proxy: proxy.as_ref(),
+            };
+            let response = forward(client, request, timeout, &bodies, &target)
+                .await
+                .map_err(|failure| {
+                    tracing::info!(provider = %provider, "plugin request {shown} failed: {}", failure.detail);
+                    activity.failed(failure.detail);
+                    failure.code
+                })?;
             let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
                 Box::new(async { Ok(()) });
             Ok((response, io))
@@ -227,16 +294,23 @@ impl WasiHttpHooks for HttpHooks {
     }
 }
 
+/// Sends `request` and collects its response; a failure says why, for the plugin
+/// (its code) and for people (its detail).
 async fn forward(
     client: reqwest::Client,
     request: http::Request<WasiBody>,
     timeout: Duration,
     bodies: &BodyBytes,
-) -> Result<http::Response<WasiBody>, HttpError> {
+    target: &Target<'_>,
+) -> Result<http::Response<WasiBody>, failure::Failure> {
+    let fail = |code: HttpError, detail: String| failure::Failure { code, detail };
     let (parts, body) = request.into_parts();
-    let body = read_capped(body, MAX_REQUEST_BODY)
-        .await
-        .map_err(|_| HttpError::HttpRequestBodySize(Some(MAX_REQUEST_BODY as u64)))?;
+    let body = read_capped(body, MAX_REQUEST_BODY).await.map_err(|_| {
+        fail(
+            HttpError::HttpRequestBodySize(Some(MAX_REQUEST_BODY as u64)),
+            format!("the request body is over {MAX_REQUEST_BODY} bytes"),
+        )
+    })?;
     let _request_charge = bodies.charge(body.len());
     let mut headers = parts.headers;
     headers.remove(http::header::HOST);
@@ -247,20 +321,33 @@ async fn forward(
         .body(body)
         .timeout(timeout)
         .send();
-    let mut response = sent.await.map_err(reqwest_error)?;
+    let mut response = sent.await.map_err(|e| failure::classify(e, target))?;
     let status = response.status();
     let headers = std::mem::take(response.headers_mut());
     let mut collected = Vec::new();
     loop {
         match tokio::time::timeout(timeout, response.chunk()).await {
-            Err(_) => return Err(HttpError::ConnectionReadTimeout),
-            Ok(Err(e)) => return Err(reqwest_error(e)),
+            Err(_) => {
+                return Err(fail(
+                    HttpError::ConnectionReadTimeout,
+                    format!(
+                        "{} stopped sending the response body before the deadline",
+                        target.authority
+                    ),
+                ));
+            }
+            Ok(Err(e)) => return Err(failure::classify(e, target)),
             Ok(Ok(None)) => break,
             Ok(Ok(Some(chunk))) => {
                 if collected.len() + chunk.len() > MAX_RESPONSE_BODY {
-                    return Err(HttpError::HttpResponseBodySize(Some(
-                        MAX_RESPONSE_BODY as u64,
-                    )));
+                    return Err(fail(
+                        HttpError::HttpResponseBodySize(Some(MAX_RESPONSE_BODY as u64)),
+                        format!(
+                            "the response from {} is over {} MiB",
+                            target.authority,
+                            MAX_RESPONSE_BODY >> 20
+                        ),
+                    ));
                 }
                 collected.extend_from_slice(&chunk);
             }
@@ -285,7 +372,7 @@ async fn forward(
         .boxed_unsync();
     builder
         .body(body)
-        .map_err(|e| HttpError::InternalError(Some(e.to_string())))
+        .map_err(|e| fail(HttpError::InternalError(Some(e.to_string())), e.to_string()))
 }
 
 async fn read_capped(body: WasiBody, cap: usize) -> Result<Bytes, ()> {
@@ -295,19 +382,4 @@ async fn read_capped(body: WasiBody, cap: usize) -> Result<Bytes, ()> {
         .await
         .map(|c| c.to_bytes())
         .map_err(|_| ())
-}
-
-fn reqwest_error(e: reqwest::Error) -> HttpError {
-    if e.is_timeout() && e.is_connect() {
-        HttpError::ConnectionTimeout
-    } else if e.is_timeout() {
-        // Connected, but no (complete) answer in time: say so, not "connect".
-        HttpError::HttpResponseTimeout
-    } else if e.is_connect() {
-        HttpError::ConnectionRefused
-    } else if e.is_redirect() {
-        HttpError::LoopDetected
-    } else {
-        HttpError::InternalError(Some(e.without_url().to_string()))
-    }
 }

@@ -3,10 +3,11 @@
 //! One concern per module: [`bindings`] (the only `bindgen!`), [`engine`] (the engine,
 //! epoch ticker and loading), [`cache`] (compiled code on disk), [`sandbox`] (the store
 //! data and its deny-all builder), `host_impl` (the WIT `host` interface), [`output`]
-//! (capped stdout/stderr), [`http`] (outgoing requests behind the allowlist), [`limits`]
-//! (one memory budget for memories, tables and host resources), [`inspect`] (what a plugin imports and exports) and
-//! [`source`] (the [`WasmSource`] the manager drives). No wasmtime type leaves this
-//! module.
+//! (capped stdout/stderr), [`http`] (outgoing requests behind the allowlist: their
+//! proxy, their failures told apart, what is in flight), [`limits`] (one memory budget
+//! for memories, tables and host resources), [`inspect`] (what a plugin imports and
+//! exports) and [`source`] (the [`WasmSource`] the manager drives). No wasmtime type
+//! leaves this module.
 
 pub mod bindings;
 pub mod cache;

@@ -30,7 +30,10 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::http::{HttpHooks, RequestSlots, client_for};
+use super::bindings::LogLevel;
+use super::http::activity::Activity;
+use super::http::proxy::ProxyRules;
+use super::http::{HttpClient, HttpHooks, RequestSlots, client_for};
 use super::limits::{BodyBytes, MAX_RESOURCES, MemoryBudget};
 use super::output::{LogStream, StreamName};
 use crate::config::PluginSpec;
@@ -53,6 +56,11 @@ pub struct PluginState {
     pub(super) stderr: LogStream,
     pub(super) http_ctx: WasiHttpCtx,
     pub(super) http: HttpHooks,
+    /// What the instance's outgoing requests are doing (shared with `http`).
+    pub(super) requests: Activity,
+    /// The plugin's `warn` and `error` log lines of the current call, written when the
+    /// call ends (see `host_impl`).
+    pub(super) held_logs: Vec<(LogLevel, String)>,
     /// When the current call must end (checked by the epoch callback).
     pub(super) deadline: Instant,
     /// Host `log` lines written in the current call.
@@ -68,7 +76,7 @@ pub struct Sandbox {
     memory_limit_bytes: usize,
     grants: Grants,
     hosts: Arc<[HostPattern]>,
-    client: Option<reqwest::Client>,
+    client: Option<HttpClient>,
     /// The provider's request slots, shared by all its instances.
     slots: RequestSlots,
 }
@@ -79,7 +87,11 @@ impl Sandbox {
         let hosts: Arc<[HostPattern]> = spec.grants.hosts.clone().into();
         let client = match hosts.is_empty() {
             true => None,
-            false => Some(client_for(provider.clone(), hosts.clone())?),
+            false => Some(client_for(
+                provider.clone(),
+                hosts.clone(),
+                Arc::new(ProxyRules::from_env()),
+            )?),
         };
         Ok(Sandbox {
             provider,
@@ -123,6 +135,7 @@ impl Sandbox {
         );
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
+        let requests = Activity::default();
         Ok(PluginState {
             provider: self.provider.clone(),
             config: self.config.clone(),
@@ -138,7 +151,10 @@ impl Sandbox {
                 self.client.clone(),
                 self.slots.clone(),
                 bodies,
+                requests.clone(),
             ),
+            requests,
+            held_logs: Vec::new(),
             deadline: Instant::now(),
             log_lines: 0,
             log_dropped: 0,
@@ -153,12 +169,15 @@ impl PluginState {
         self.http.deadline = deadline;
         self.log_lines = 0;
         self.log_dropped = 0;
+        self.held_logs.clear();
+        self.requests.begin_call();
         self.stdout.begin_call();
         self.stderr.begin_call();
     }
 
-    /// Ends a call: flushes output and returns the last stderr line, if any.
-    pub(super) fn end_call(&mut self) -> Option<String> {
+    /// Ends a call: flushes output and returns what the host knows about it (the
+    /// requests, the held log lines and the last stderr line).
+    pub(super) fn end_call(&mut self) -> CallEnd {
         if self.log_dropped > 0 {
             tracing::warn!(
                 provider = %self.provider,
@@ -167,8 +186,22 @@ impl PluginState {
             );
         }
         self.stdout.end_call();
-        self.stderr.end_call()
+        CallEnd {
+            last_stderr: self.stderr.end_call(),
+            requests: self.requests.snapshot(),
+            held_logs: std::mem::take(&mut self.held_logs),
+        }
     }
+}
+
+/// What a call left behind, for its outcome's message.
+pub(super) struct CallEnd {
+    /// The plugin's last stderr line.
+    pub(super) last_stderr: Option<String>,
+    /// What its requests were doing when it ended.
+    pub(super) requests: super::http::activity::CallRequests,
+    /// Its `warn` and `error` log lines, not yet written.
+    pub(super) held_logs: Vec<(LogLevel, String)>,
 }
 
 impl WasiView for PluginState {

@@ -9,6 +9,11 @@
 //! Every call has two deadlines, both at `timeout`: the epoch callback interrupts guest
 //! code that runs past it (and yields to the executor every tick meanwhile), and a tokio
 //! timeout ends a call that is parked in a host wait (a sleep, a poll).
+//!
+//! A failed call's error says what the host saw: a timeout names the request the plugin
+//! was still waiting for, and a plugin error gets the host's description of the last
+//! request that had no response (an untrusted certificate, a name that does not
+//! resolve...) unless the plugin already said it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,8 +23,9 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{GuestError, GuestRefreshReason, GuestToken, RefreshContext, TokenProvider};
 use super::engine::{EPOCH_TICK, LoadedPlugin, PluginLoadError, PluginRuntime, error_chain};
+use super::http::activity::CallRequests;
 use super::limits::{MemoryLimitExceeded, TooManyResources};
-use super::sandbox::{PluginState, Sandbox};
+use super::sandbox::{CallEnd, PluginState, Sandbox};
 use crate::config::PluginSpec;
 use crate::error::{FailureKind, SourceError};
 use crate::source::{RefreshReason, TokenSource};
@@ -32,6 +38,8 @@ pub struct WasmSource {
     sandbox: Sandbox,
     timeout: Duration,
     memory_limit_bytes: u64,
+    /// The plugin's own `http_timeout_ms` setting, if its config has one.
+    http_timeout_ms: Option<u64>,
     live: tokio::sync::Mutex<Option<Live>>,
 }
 
@@ -76,12 +84,21 @@ impl WasmSource {
                 path: spec.path.clone(),
                 message,
             })?;
+        let http_timeout_ms = spec
+            .config
+            .iter()
+            .find(|(key, _)| key == "http_timeout_ms")
+            .and_then(|(_, value)| value.trim().parse::<u64>().ok());
+        if let Some(warning) = http_timeout_warning(http_timeout_ms, spec.timeout) {
+            tracing::warn!(provider = %provider, "{warning}");
+        }
         Ok(WasmSource {
             sandbox,
             provider,
             plugin,
             timeout: spec.timeout,
             memory_limit_bytes: spec.memory_limit_bytes,
+            http_timeout_ms,
             live: tokio::sync::Mutex::new(None),
         })
     }
@@ -110,12 +127,14 @@ impl WasmSource {
         store.set_epoch_deadline(1);
         let instantiated =
             tokio::time::timeout(self.timeout, self.plugin.pre.instantiate_async(&mut store)).await;
-        let last_stderr = store.data_mut().end_call();
-        match instantiated {
+        let end = store.data_mut().end_call();
+        let result = match instantiated {
             Ok(Ok(bindings)) => Ok(Live { store, bindings }),
-            Ok(Err(e)) => Err(self.trap_error("starting", &e, last_stderr)),
-            Err(_) => Err(self.timeout_error()),
-        }
+            Ok(Err(e)) => Err(self.trap_error("starting", &e, end.last_stderr, &end.requests)),
+            Err(_) => Err(self.timeout_error(&end.requests)),
+        };
+        super::host_impl::write_held(&self.provider, end.held_logs, None);
+        result
     }
 
     async fn call(&self, call: Call) -> Result<Token, SourceError> {
@@ -141,23 +160,37 @@ impl WasmSource {
             }
         })
         .await;
-        let last_stderr = store.data_mut().end_call();
+        let CallEnd {
+            last_stderr,
+            requests,
+            held_logs,
+        } = store.data_mut().end_call();
         let what = match call {
             Call::Resolve => "resolve",
             Call::Refresh(_) => "refresh",
         };
-        match outcome {
+        let mut plugin_message = None;
+        let result = match outcome {
             Ok(Ok(Ok(token))) => self.accept(token),
-            Ok(Ok(Err(error))) => Err(self.guest_error(error)),
+            Ok(Ok(Err(error))) => {
+                let (error, message) = self.guest_error(error, &requests);
+                plugin_message = Some(message);
+                Err(error)
+            }
             Ok(Err(trap)) => {
                 *live = None;
-                Err(self.trap_error(what, &trap, last_stderr))
+                Err(self.trap_error(what, &trap, last_stderr, &requests))
             }
             Err(_elapsed) => {
                 *live = None;
-                Err(self.timeout_error())
+                Err(self.timeout_error(&requests))
             }
-        }
+        };
+        let failure = plugin_message
+            .as_deref()
+            .or(result.as_ref().err().map(SourceError::message));
+        super::host_impl::write_held(&self.provider, held_logs, failure);
+        result
     }
 
     fn accept(&self, token: GuestToken) -> Result<Token, SourceError> {
@@ -169,13 +202,19 @@ impl WasmSource {
         })
     }
 
-    fn guest_error(&self, error: GuestError) -> SourceError {
+    /// The plugin's error with the host's note added, and the plugin's own (capped)
+    /// message, which its log lines may repeat.
+    fn guest_error(&self, error: GuestError, requests: &CallRequests) -> (SourceError, String) {
         let (kind, message) = match error {
             GuestError::InvalidConfig(m) => (FailureKind::InvalidConfig, m),
             GuestError::Denied(m) => (FailureKind::Denied, m),
             GuestError::Unavailable(m) => (FailureKind::Unavailable, m),
         };
-        self.error(kind, cap(&message))
+        let message = cap(&message);
+        (
+            self.error(kind, with_host_note(&message, requests)),
+            message,
+        )
     }
 
     fn trap_error(
@@ -183,6 +222,7 @@ impl WasmSource {
         what: &str,
         error: &wasmtime::Error,
         last_stderr: Option<String>,
+        requests: &CallRequests,
     ) -> SourceError {
         // The memory budget's own refusals name what went over; report them as such,
         // not with wasmtime's backtrace text.
@@ -199,7 +239,7 @@ impl WasmSource {
         };
         let (kind, cause) = match (budget, error.downcast_ref::<Trap>()) {
             (Some(cause), _) => (FailureKind::Crashed, cause),
-            (None, Some(Trap::Interrupt)) => return self.timeout_error(),
+            (None, Some(Trap::Interrupt)) => return self.timeout_error(requests),
             (None, Some(Trap::StackOverflow)) => {
                 (FailureKind::Crashed, "overflowed its stack".to_string())
             }
@@ -233,14 +273,34 @@ impl WasmSource {
         self.error(kind, message)
     }
 
-    fn timeout_error(&self) -> SourceError {
-        self.error(
-            FailureKind::Timeout,
-            format!(
-                "plugin did not answer within {} ms",
-                self.timeout.as_millis()
-            ),
-        )
+    /// The plugin ran out of time: names the request it was waiting for, if any.
+    fn timeout_error(&self, requests: &CallRequests) -> SourceError {
+        let timeout_ms = self.timeout.as_millis();
+        let mut message = format!("plugin did not answer within {timeout_ms} ms");
+        if let Some((request, age)) = &requests.waiting_for {
+            let others = match requests.in_flight {
+                0 | 1 => String::new(),
+                n => format!(", the oldest of {n} requests in flight"),
+            };
+            message.push_str(&format!(
+                ": it was waiting for {request} (no answer after {} ms{others})",
+                age.as_millis()
+            ));
+            match self.http_timeout_ms {
+                Some(ms) if u128::from(ms) >= timeout_ms => message.push_str(&format!(
+                    "; its http_timeout_ms = {ms} is not below timeout_ms = {timeout_ms}, so \
+                     the host's deadline came first"
+                )),
+                Some(_) => {}
+                None => message.push_str(
+                    "; if the plugin has an http_timeout_ms setting (the shipped ones do, 4000 \
+                     by default), set it below timeout_ms to get the plugin's own error",
+                ),
+            }
+        } else if let Some(failure) = &requests.last_failure {
+            message.push_str(&format!("; its last failed request: {failure}"));
+        }
+        self.error(FailureKind::Timeout, message)
     }
 
     fn error(&self, kind: FailureKind, message: String) -> SourceError {
@@ -267,6 +327,32 @@ fn guest_reason(reason: RefreshReason) -> GuestRefreshReason {
     }
 }
 
+/// `message` (the plugin's) with the host's description of the call's last request that
+/// got no response, unless the message already has it.
+fn with_host_note(message: &str, requests: &CallRequests) -> String {
+    match &requests.last_failure {
+        Some(detail) if !message.contains(detail.as_str()) => {
+            format!("{message}; the host saw: {detail}")
+        }
+        _ => message.to_string(),
+    }
+}
+
+/// The warning for a plugin whose own HTTP timeout (`http_timeout_ms` in its config, the
+/// convention of the SDK's plugins) is not below the host's deadline: a slow server is
+/// then cut off by the host before the plugin can report it.
+fn http_timeout_warning(http_timeout_ms: Option<u64>, timeout: Duration) -> Option<String> {
+    let http = http_timeout_ms?;
+    let timeout_ms = timeout.as_millis();
+    (u128::from(http) >= timeout_ms).then(|| {
+        format!(
+            "http_timeout_ms = {http} in the plugin's config is not below timeout_ms = \
+             {timeout_ms}: a slow server will end the call with the host's timeout instead of \
+             the plugin's own error; set http_timeout_ms below timeout_ms"
+        )
+    })
+}
+
 /// Caps a message from the plugin at 1 KiB and makes it one safe line.
 fn cap(message: &str) -> String {
     super::output::one_line(message, 1024)
@@ -276,3 +362,36 @@ const _: () = assert!(
     EPOCH_TICK.as_millis() <= 50,
     "deadlines are enforced to one tick"
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http_timeout_at_or_above_the_deadline_is_warned_about() {
+        let deadline = Duration::from_millis(1500);
+        assert_eq!(http_timeout_warning(None, deadline), None);
+        assert_eq!(http_timeout_warning(Some(1499), deadline), None);
+        for ms in [1500, 4000] {
+            let warning = http_timeout_warning(Some(ms), deadline).unwrap();
+            assert!(
+                warning.contains(&format!("http_timeout_ms = {ms}"))
+                    && warning.contains("timeout_ms = 1500"),
+                "{warning}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_host_note_is_added_once() {
+        let mut requests = CallRequests::default();
+        assert_eq!(with_host_note("failed", &requests), "failed");
+        requests.last_failure = Some("idp:443 refused the connection".into());
+        assert_eq!(
+            with_host_note("failed", &requests),
+            "failed; the host saw: idp:443 refused the connection"
+        );
+        let already = "x: idp:443 refused the connection";
+        assert_eq!(with_host_note(already, &requests), already);
+    }
+}
