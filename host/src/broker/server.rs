@@ -430,7 +430,14 @@ async fn endpoint(
 fn token_reply(result: Result<crate::Token, crate::AuthError>) -> Reply {
     match result {
         Ok(token) => json(StatusCode::OK, &TokenBody::from(&token)),
-        Err(e) => error(ErrorKind::of(&e), e.to_string()),
+        Err(e) => {
+            // The client gets the message too, but a broker's own log is where an admin
+            // looks first: a failing source is worth a line at the default level.
+            if !matches!(e, crate::AuthError::UnknownProvider { .. }) {
+                tracing::warn!("{e}");
+            }
+            error(ErrorKind::of(&e), e.to_string())
+        }
     }
 }
 

@@ -190,6 +190,7 @@ fn from_code(code: ErrorCode) -> HttpError {
         ErrorCode::HttpProtocolError => net("HTTP protocol error"),
         ErrorCode::InternalError(Some(m)) => HttpError::Network(format!("host error: {m}")),
         ErrorCode::InternalError(None) => net("host error"),
+        ErrorCode::ConfigurationError => net("the host's HTTP settings are unusable (a proxy?)"),
         other => HttpError::Network(format!("{other:?}")),
     }
 }
