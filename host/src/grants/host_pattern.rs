@@ -37,6 +37,31 @@ pub struct PatternError {
 }
 
 impl HostPattern {
+    /// Whether every request this entry allows is also allowed by `ceiling` (an admin's
+    /// `allowed_hosts` ceiling), so that a ceiling can only narrow what is asked for.
+    /// An exact host fits an equal exact entry or a wildcard above it; a wildcard fits an
+    /// equal or broader wildcard, never an exact entry. A port written out fits only the
+    /// same port (it also opens plain HTTP on loopback); an omitted port (HTTPS on 443)
+    /// fits an omitted one or `:443`.
+    pub fn within(&self, ceiling: &HostPattern) -> bool {
+        let port_ok = match (self.port, ceiling.port) {
+            (None, None) | (None, Some(443)) => true,
+            (Some(p), Some(q)) => p == q,
+            _ => false,
+        };
+        let below = |host: &str, suffix: &str| {
+            host.strip_suffix(suffix)
+                .is_some_and(|head| head.len() > 1 && head.ends_with('.'))
+        };
+        let host_ok = match (&self.host, &ceiling.host) {
+            (HostMatch::Exact(r), HostMatch::Exact(c)) => r == c,
+            (HostMatch::Exact(r), HostMatch::Subdomains(c)) => below(r, c),
+            (HostMatch::Subdomains(r), HostMatch::Subdomains(c)) => r == c || below(r, c),
+            (HostMatch::Subdomains(_), HostMatch::Exact(_)) => false,
+        };
+        port_ok && host_ok
+    }
+
     /// Parses an entry: `host`, `*.domain` or either with `:port`.
     pub fn parse(entry: &str) -> Result<Self, PatternError> {
         let fail = |reason| PatternError {

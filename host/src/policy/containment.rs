@@ -11,78 +11,20 @@
 //! - paths: component-wise prefix of canonical paths (`/var/run/secrets-evil` is not
 //!   inside `/var/run/secrets`).
 //!
-//! Host text is split and normalised here rather than read from
-//! [`HostPattern`](crate::grants::HostPattern), whose fields are private; each entry is
-//! first validated by `HostPattern::parse`, so both modules accept the same language.
+//! Hosts are compared as [`HostPattern`](crate::grants::HostPattern)s, the one parser
+//! of `allowed_hosts` entries that config and policy share.
 
 use std::path::Path;
 
 use crate::grants::HostPattern;
 
-/// A validated host entry, split into its parts.
-#[derive(Debug, PartialEq, Eq)]
-struct Shape {
-    /// `*.suffix`: `host` holds the suffix.
-    wildcard: bool,
-    /// Lowercase, without brackets or a trailing dot.
-    host: String,
-    port: Option<u16>,
-}
-
-/// Splits an `allowed_hosts` entry; `None` if it is not a valid entry.
-fn shape(entry: &str) -> Option<Shape> {
-    HostPattern::parse(entry).ok()?;
-    let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        let port = match after {
-            "" => None,
-            _ => Some(after.strip_prefix(':')?.parse().ok()?),
-        };
-        (host, port)
-    } else {
-        match entry.rsplit_once(':') {
-            Some((host, port)) if !host.contains(':') => (host, Some(port.parse().ok()?)),
-            _ => (entry, None),
-        }
-    };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    Some(match host.strip_prefix("*.") {
-        Some(suffix) => Shape {
-            wildcard: true,
-            host: suffix.to_string(),
-            port,
-        },
-        None => Shape {
-            wildcard: false,
-            host,
-            port,
-        },
-    })
-}
-
-/// Whether `host` is one or more labels below `suffix`.
-fn is_below(host: &str, suffix: &str) -> bool {
-    host.strip_suffix(suffix)
-        .is_some_and(|head| head.len() > 1 && head.ends_with('.'))
-}
-
-/// Whether every request the `requested` entry allows is also allowed by `ceiling`.
-/// An invalid entry on either side fits nothing.
+/// Whether every request the `requested` entry allows is also allowed by `ceiling`
+/// ([`HostPattern::within`]). An invalid entry on either side fits nothing.
 pub(super) fn host_within(requested: &str, ceiling: &str) -> bool {
-    let (Some(r), Some(c)) = (shape(requested), shape(ceiling)) else {
-        return false;
-    };
-    let port_ok = match (r.port, c.port) {
-        (None, None) | (None, Some(443)) => true,
-        (Some(p), Some(q)) => p == q,
+    match (HostPattern::parse(requested), HostPattern::parse(ceiling)) {
+        (Ok(r), Ok(c)) => r.within(&c),
         _ => false,
-    };
-    let host_ok = match (r.wildcard, c.wildcard) {
-        (false, false) => r.host == c.host,
-        (_, true) => is_below(&r.host, &c.host) || (r.wildcard && r.host == c.host),
-        (true, false) => false,
-    };
-    port_ok && host_ok
+    }
 }
 
 /// Whether the canonical `requested` directory is `ceiling` or inside it, comparing
