@@ -16,6 +16,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokenhost::config::PluginSpec;
+use tokenhost::grants::Granted;
 use tokenhost::wasm::cache::Origin;
 use tokenhost::wasm::inspect::inspect;
 use tokenhost::wasm::{CompiledCache, PluginRuntime, WasmSource};
@@ -99,8 +100,8 @@ fn first_load(lang: Lang) -> Origin {
     *FIRST[lang.index()].get_or_init(|| runtime().load(&foreign_plugin(lang)).unwrap().origin)
 }
 
-fn spec(lang: Lang, config: &[(&str, &str)]) -> PluginSpec {
-    PluginSpec {
+fn spec(lang: Lang, config: &[(&str, &str)]) -> Granted {
+    Granted::unrestricted(PluginSpec {
         path: foreign_plugin(lang),
         timeout: TIMEOUT,
         memory_limit_bytes: MEMORY_LIMIT,
@@ -109,7 +110,7 @@ fn spec(lang: Lang, config: &[(&str, &str)]) -> PluginSpec {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         grants: Default::default(),
-    }
+    })
 }
 
 /// A source for provider `provider` running `lang`'s plugin (compiled once, then cached).

@@ -52,7 +52,8 @@ fn hostile_spec(
         grants: Default::default(),
     };
     adjust(&mut spec);
-    WasmSource::new(&runtime(), format!("evil-{mode}").into(), &spec).unwrap()
+    let granted = tokenhost::grants::Granted::unrestricted(spec);
+    WasmSource::new(&runtime(), format!("evil-{mode}").into(), &granted).unwrap()
 }
 
 /// Runs `resolve`, checks the deadline, then proves the host still serves: the same

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokenhost::config::PluginSpec;
+use tokenhost::grants::Granted;
 use tokenhost::wasm::cache::Origin;
 use tokenhost::wasm::{CompiledCache, PluginLoadError, PluginRuntime, WasmSource};
 use tokenhost::{AuthManager, FailureKind, RefreshReason, TokenSource};
 
-fn spec(path: std::path::PathBuf, config: &[(&str, &str)]) -> PluginSpec {
-    PluginSpec {
+fn spec(path: std::path::PathBuf, config: &[(&str, &str)]) -> Granted {
+    Granted::unrestricted(PluginSpec {
         path,
         timeout: Duration::from_millis(2_000),
         memory_limit_bytes: 64 << 20,
@@ -22,7 +23,7 @@ fn spec(path: std::path::PathBuf, config: &[(&str, &str)]) -> PluginSpec {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         grants: Default::default(),
-    }
+    })
 }
 
 fn runtime() -> Arc<PluginRuntime> {

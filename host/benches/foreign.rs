@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokenhost::config::PluginSpec;
+use tokenhost::grants::Granted;
 use tokenhost::wasm::cache::Origin;
 use tokenhost::wasm::{CompiledCache, PluginRuntime, WasmSource};
 use tokenhost::{RefreshReason, TokenSource};
@@ -40,14 +41,14 @@ fn cached_runtime() -> std::sync::Arc<PluginRuntime> {
     PluginRuntime::new(CompiledCache::at(dir)).unwrap()
 }
 
-fn spec(path: PathBuf) -> PluginSpec {
-    PluginSpec {
+fn spec(path: PathBuf) -> Granted {
+    Granted::unrestricted(PluginSpec {
         path,
         timeout: Duration::from_secs(10),
         memory_limit_bytes: 256 << 20,
         config: vec![("token".into(), "tok".into())],
         grants: Default::default(),
-    }
+    })
 }
 
 fn load(c: &mut Criterion) {

@@ -29,6 +29,7 @@ fn token_sources(c: &mut Criterion) {
         config: vec![("token".into(), "tok".into())],
         grants: Default::default(),
     };
+    let spec = tokenhost::grants::Granted::unrestricted(spec);
     let wasm = WasmSource::new(&plugin_runtime, "bench".into(), &spec).unwrap();
     runtime.block_on(wasm.resolve()).unwrap();
     let command = CommandSource::new(
@@ -99,6 +100,7 @@ fn oauth2_vs_curl(c: &mut Criterion) {
             ..Default::default()
         },
     };
+    let spec = tokenhost::grants::Granted::unrestricted(spec);
     let wasm = WasmSource::new(&plugin_runtime, "bench".into(), &spec).unwrap();
     runtime.block_on(wasm.resolve()).unwrap();
     let curl = CommandSource::new(

@@ -10,13 +10,17 @@
 //!   absolute, normalised path inside the guest; never `/` or a kernel filesystem
 //!   (see [`kernel_fs`]).
 //!
-//! The admin policy's ceilings will be checked here too, so that no grant bypasses them.
+//! What is granted in the end is decided by [`decide`] (the [`granter`]), which holds
+//! these requests against the admin policy's ceilings: its [`Granted`] is the only thing
+//! the sandbox accepts.
 
+mod granter;
 pub mod host_pattern;
 pub(crate) mod kernel_fs;
 
 use std::path::{Component, Path, PathBuf};
 
+pub use granter::{Granted, decide};
 pub use host_pattern::HostPattern;
 
 /// What a provider's plugin is granted beyond the deny-all sandbox.

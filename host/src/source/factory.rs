@@ -14,6 +14,7 @@ use super::command::{CheckedProgram, CommandSource};
 use sha2::Digest;
 
 use crate::config::{CommandSpec, Config, PluginSpec, ProviderSpec, SourceSpec};
+use crate::grants::Granted;
 use crate::policy::{Policy, Violation, check_pin};
 use crate::wasm::{CompiledCache, PluginLoadError, PluginRuntime, WasmSource};
 
@@ -116,24 +117,22 @@ impl SourceFactory {
     /// the provider left unset are first lowered to the policy's ceilings
     /// ([`Policy::lower_defaults`]).
     pub fn build(&self, spec: &ProviderSpec) -> Result<Arc<dyn TokenSource>, BuildError> {
-        let spec = &self.effective(spec);
-        let id = &*spec.id;
         match &spec.source {
             SourceSpec::Command(command) => {
-                let checked = self.check_command(spec, command)?;
+                let (spec, command) = self.effective(spec, command);
+                let checked = self.check_command(&spec, &command)?;
                 Ok(Arc::new(match checked {
-                    None => CommandSource::new(spec.id.clone(), command.clone()),
-                    Some(checked) => {
-                        CommandSource::checked(spec.id.clone(), command.clone(), checked)
-                    }
+                    None => CommandSource::new(spec.id.clone(), command),
+                    Some(checked) => CommandSource::checked(spec.id.clone(), command, checked),
                 }))
             }
             SourceSpec::Plugin(plugin) => {
-                refuse_if_any(self.plugin_limits(spec, plugin))?;
+                let granted = self.grant(spec, plugin)?;
                 let mut verify = |digest: &[u8; 32]| self.plugin_digest(spec, digest);
+                let runtime = self.runtime()?;
                 let source =
-                    WasmSource::new_verified(self.runtime()?, spec.id.clone(), plugin, &mut verify)
-                        .map_err(|source| plugin_error(id, source))?;
+                    WasmSource::new_verified(runtime, spec.id.clone(), &granted, &mut verify)
+                        .map_err(|source| plugin_error(&spec.id, source))?;
                 Ok(Arc::new(source))
             }
         }
@@ -143,12 +142,14 @@ impl SourceFactory {
     /// without running or compiling anything: what a client checks before it hands out a
     /// token that a broker (which applies its own policy) got.
     pub fn check(&self, spec: &ProviderSpec) -> Result<(), BuildError> {
-        let spec = &self.effective(spec);
         match &spec.source {
-            SourceSpec::Command(command) => self.check_command(spec, command).map(|_| ()),
+            SourceSpec::Command(command) => {
+                let (spec, command) = self.effective(spec, command);
+                self.check_command(&spec, &command).map(|_| ())
+            }
             SourceSpec::Plugin(plugin) => {
-                refuse_if_any(self.plugin_limits(spec, plugin))?;
-                let bytes = crate::wasm::read_plugin_file(&plugin.path)
+                let granted = self.grant(spec, plugin)?;
+                let bytes = crate::wasm::read_plugin_file(&granted.plugin().path)
                     .map_err(|source| plugin_error(&spec.id, source))?;
                 let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
                 refuse_if_any(self.plugin_digest(spec, &digest))
@@ -156,23 +157,23 @@ impl SourceFactory {
         }
     }
 
-    /// `spec` as the policy has it run: unset limits lowered to its ceilings.
-    fn effective(&self, spec: &ProviderSpec) -> ProviderSpec {
+    /// A command provider as the policy has it run: an unset timeout lowered to its
+    /// ceiling.
+    fn effective(&self, spec: &ProviderSpec, command: &CommandSpec) -> (ProviderSpec, CommandSpec) {
         let (spec, lowered) = self.policy.lower_defaults(spec);
         for note in lowered {
             tracing::debug!("{note}");
         }
-        spec
+        let command = match &spec.source {
+            SourceSpec::Command(lowered) => lowered.clone(),
+            SourceSpec::Plugin(_) => command.clone(),
+        };
+        (spec, command)
     }
 
-    /// A plugin's limits and grants against the policy's ceilings.
-    fn plugin_limits(&self, spec: &ProviderSpec, plugin: &PluginSpec) -> Vec<Violation> {
-        self.policy.check_limits(
-            &spec.id,
-            plugin.timeout,
-            Some(plugin.memory_limit_bytes),
-            &plugin.grants,
-        )
+    /// What the granter decides for a plugin provider under this factory's policy.
+    fn grant(&self, spec: &ProviderSpec, plugin: &PluginSpec) -> Result<Granted, BuildError> {
+        crate::grants::decide(spec, plugin, &self.policy).map_err(BuildError::Refused)
     }
 
     /// A plugin's digest against the policy's plugin rule and the user's pin.

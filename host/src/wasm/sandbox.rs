@@ -36,8 +36,7 @@ use super::http::proxy::ProxyRules;
 use super::http::{HttpClient, HttpHooks, RequestSlots, client_for};
 use super::limits::{BodyBytes, MAX_RESOURCES, MemoryBudget};
 use super::output::{LogStream, StreamName};
-use crate::config::PluginSpec;
-use crate::grants::{Grants, HostPattern};
+use crate::grants::{Granted, Grants, HostPattern};
 
 /// The most host `log` lines a plugin may write per call; the rest are dropped.
 pub const LOG_LINES_PER_CALL: u32 = 100;
@@ -82,8 +81,9 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// A sandbox for `provider`: deny-all, plus what `spec.grants` grants.
-    pub fn new(provider: Arc<str>, spec: &PluginSpec) -> Result<Self, String> {
+    /// A sandbox for `provider`: deny-all, plus what the granter decided.
+    pub fn new(provider: Arc<str>, granted: &Granted) -> Result<Self, String> {
+        let spec = granted.plugin();
         let hosts: Arc<[HostPattern]> = spec.grants.hosts.clone().into();
         let client = match hosts.is_empty() {
             true => None,

@@ -26,8 +26,8 @@ use super::engine::{EPOCH_TICK, LoadedPlugin, PluginLoadError, PluginRuntime, er
 use super::http::activity::CallRequests;
 use super::limits::{MemoryLimitExceeded, TooManyResources};
 use super::sandbox::{CallEnd, PluginState, Sandbox};
-use crate::config::PluginSpec;
 use crate::error::{FailureKind, SourceError};
+use crate::grants::Granted;
 use crate::source::{RefreshReason, TokenSource};
 use crate::token::Token;
 
@@ -54,14 +54,14 @@ enum Call {
 }
 
 impl WasmSource {
-    /// Loads the plugin in `spec` for `provider` (compiling it, or loading it from the
+    /// Loads the `granted` plugin for `provider` (compiling it, or loading it from the
     /// runtime's cache). The first instance is created on the first call.
     pub fn new(
         runtime: &PluginRuntime,
         provider: Arc<str>,
-        spec: &PluginSpec,
+        granted: &Granted,
     ) -> Result<Self, PluginLoadError> {
-        Self::new_verified(runtime, provider, spec, &mut |_| Vec::new())
+        Self::new_verified(runtime, provider, granted, &mut |_| Vec::new())
     }
 
     /// Like [`new`](Self::new), refusing the plugin if `verify` finds violations in the
@@ -69,9 +69,10 @@ impl WasmSource {
     pub fn new_verified(
         runtime: &PluginRuntime,
         provider: Arc<str>,
-        spec: &PluginSpec,
+        granted: &Granted,
         verify: &mut dyn FnMut(&[u8; 32]) -> Vec<crate::policy::Violation>,
     ) -> Result<Self, PluginLoadError> {
+        let spec = granted.plugin();
         let plugin = runtime.load_verified(&spec.path, verify)?;
         tracing::debug!(
             provider = %provider,
@@ -79,11 +80,12 @@ impl WasmSource {
             origin = ?plugin.origin,
             "plugin loaded"
         );
-        let sandbox =
-            Sandbox::new(provider.clone(), spec).map_err(|message| PluginLoadError::Invalid {
+        let sandbox = Sandbox::new(provider.clone(), granted).map_err(|message| {
+            PluginLoadError::Invalid {
                 path: spec.path.clone(),
                 message,
-            })?;
+            }
+        })?;
         let http_timeout_ms = spec
             .config
             .iter()
