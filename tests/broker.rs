@@ -45,15 +45,7 @@ impl Env {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tokenhost"));
-        command
-            .args(args)
-            .env_remove("TOKENHOST_CONFIG")
-            .env_remove("TOKENHOST_POLICY")
-            .env_remove("RUST_LOG")
-            .env("XDG_RUNTIME_DIR", self.path().join("run"))
-            .env("XDG_CACHE_HOME", self.path().join("cache"))
-            .env("XDG_CONFIG_HOME", self.path().join("xdg-config"))
-            .env("HOME", self.path());
+        support::isolate(&mut command, self.path()).args(args);
         command
     }
 

@@ -120,22 +120,10 @@ impl CodexEnv {
     /// The environment of every process here (Codex passes its own to the auth command).
     fn env(&self, command: &mut Command) {
         let home = self.dir.path();
-        for name in [
-            "TOKENHOST_CONFIG",
-            "TOKENHOST_POLICY",
-            "RUST_LOG",
-            "OPENAI_API_KEY",
-            "OPENAI_BASE_URL",
-            "CODEX_API_KEY",
-        ] {
+        for name in ["OPENAI_API_KEY", "OPENAI_BASE_URL", "CODEX_API_KEY"] {
             command.env_remove(name);
         }
-        command
-            .env("HOME", home)
-            .env("CODEX_HOME", home.join("codex-home"))
-            .env("XDG_RUNTIME_DIR", home.join("run"))
-            .env("XDG_CACHE_HOME", home.join("cache"))
-            .env("XDG_CONFIG_HOME", home.join("xdg"));
+        support::isolate(command, home).env("CODEX_HOME", home.join("codex-home"));
     }
 
     /// Starts `tokenhost serve` for the config.

@@ -64,15 +64,7 @@ impl GitEnv {
     }
 
     fn env(&self, command: &mut Command) {
-        let home = self.dir.path();
-        command
-            .env_remove("TOKENHOST_CONFIG")
-            .env_remove("TOKENHOST_POLICY")
-            .env_remove("RUST_LOG")
-            .env("HOME", home)
-            .env("XDG_RUNTIME_DIR", home.join("run"))
-            .env("XDG_CACHE_HOME", home.join("cache"))
-            .env("XDG_CONFIG_HOME", home.join("xdg"))
+        support::isolate(command, self.dir.path())
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_TERMINAL_PROMPT", "0");
     }

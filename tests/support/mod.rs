@@ -61,6 +61,20 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     path
 }
 
+/// Gives a `tokenhost` process (or a client that runs one) a home of its own under `home`:
+/// `HOME`, the XDG runtime, cache and config directories, and none of the developer's
+/// tokenhost settings or log filter.
+pub fn isolate<'c>(command: &'c mut Command, home: &Path) -> &'c mut Command {
+    command
+        .env_remove("TOKENHOST_CONFIG")
+        .env_remove("TOKENHOST_POLICY")
+        .env_remove("RUST_LOG")
+        .env("HOME", home)
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("XDG_CONFIG_HOME", home.join("xdg"))
+}
+
 /// A TOML string literal for `path`.
 pub fn toml_path(path: &Path) -> String {
     toml::Value::String(path.display().to_string()).to_string()
