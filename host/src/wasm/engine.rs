@@ -229,7 +229,7 @@ impl PluginRuntime {
         if !violations.is_empty() {
             return Err(PluginLoadError::Refused { violations });
         }
-        let (component, sha256, origin) = self.compile(path, &bytes)?;
+        let (component, origin) = self.compile_hashed(path, &bytes, &digest)?;
         check_exports(&self.engine, &component, path)?;
         let instance_pre =
             self.linker
@@ -245,7 +245,7 @@ impl PluginRuntime {
         Ok(LoadedPlugin {
             pre,
             _ticker: self.ticker.clone(),
-            sha256,
+            sha256: digest,
             origin,
         })
     }
@@ -258,13 +258,24 @@ impl PluginRuntime {
     ) -> Result<(Component, [u8; 32], Origin), PluginLoadError> {
         check_header(path, bytes)?;
         let sha256: [u8; 32] = Sha256::digest(bytes).into();
-        let (component, origin) = self.cache.load(&self.engine, bytes, &sha256).map_err(|e| {
-            PluginLoadError::Invalid {
+        let (component, origin) = self.compile_hashed(path, bytes, &sha256)?;
+        Ok((component, sha256, origin))
+    }
+
+    /// Compiles `bytes`, whose header was checked and whose SHA-256 is `sha256`, through
+    /// the cache: the load path hashes a plugin once.
+    fn compile_hashed(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        sha256: &[u8; 32],
+    ) -> Result<(Component, Origin), PluginLoadError> {
+        self.cache
+            .load(&self.engine, bytes, sha256)
+            .map_err(|e| PluginLoadError::Invalid {
                 path: path.to_path_buf(),
                 message: error_chain(&e),
-            }
-        })?;
-        Ok((component, sha256, origin))
+            })
     }
 }
 
