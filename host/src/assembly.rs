@@ -20,6 +20,7 @@ use crate::config::{self, Config, ConfigError};
 use crate::manager::AuthManager;
 use crate::policy::{Policy, PolicyError};
 use crate::source::{BuildError, SourceFactory};
+#[cfg(feature = "wasm")]
 use crate::wasm::CompiledCache;
 
 /// The config, policy, sources and manager of one tokenhost, built by
@@ -57,6 +58,7 @@ pub enum TokenhostError {
 pub struct TokenhostBuilder {
     config: Option<PathBuf>,
     policy: PolicySource,
+    #[cfg(feature = "wasm")]
     cache: Option<CompiledCache>,
     only: Option<Vec<String>>,
 }
@@ -75,6 +77,7 @@ impl Tokenhost {
         TokenhostBuilder {
             config: None,
             policy: PolicySource::Environment(Vec::new()),
+            #[cfg(feature = "wasm")]
             cache: None,
             only: None,
         }
@@ -148,6 +151,7 @@ impl TokenhostBuilder {
         self
     }
 
+    #[cfg(feature = "wasm")]
     /// Keeps compiled plugins in `cache` (under a plugin allowlist, only the admin's
     /// cache is read, whatever is given here).
     pub fn compiled_cache(mut self, cache: CompiledCache) -> Self {
@@ -171,10 +175,13 @@ impl TokenhostBuilder {
             PolicySource::Environment(extra) => Policy::from_environment(&extra)?,
             PolicySource::Given(policy) => policy,
         };
+        #[cfg(feature = "wasm")]
         let factory = SourceFactory::with_policy(
             self.cache.unwrap_or_else(CompiledCache::default_location),
             policy,
         );
+        #[cfg(not(feature = "wasm"))]
+        let factory = SourceFactory::with_policy(policy);
         let mut manager = AuthManager::builder();
         let mut failures = Vec::new();
         let wanted = |id: &str| self.only.as_ref().is_none_or(|o| o.iter().any(|w| w == id));

@@ -8,8 +8,10 @@
 #![deny(missing_docs)]
 
 mod assembly;
+#[cfg(feature = "broker")]
 pub mod broker;
 pub mod client;
+#[cfg(feature = "broker")]
 pub mod clients;
 pub mod config;
 pub mod error;
@@ -21,6 +23,7 @@ pub mod source;
 pub mod sys;
 pub mod text;
 pub mod token;
+#[cfg(feature = "wasm")]
 pub mod wasm;
 
 pub use assembly::{ProviderFailure, Tokenhost, TokenhostBuilder, TokenhostError, load_config};

@@ -101,7 +101,8 @@ pub fn parse(input: &str) -> Result<Request, ProtocolError> {
 }
 
 /// How a token is offered to git.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum AuthType {
     /// `username` + `password` = the token: HTTP Basic, which GitHub, GitLab and Azure
     /// DevOps accept for tokens. Works with every git.

@@ -7,21 +7,23 @@
 //! is consulted, and a plugin's digest is taken from the very bytes that are compiled.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use super::TokenSource;
 use super::command::{CheckedProgram, CommandSource};
-use sha2::Digest;
-
+use super::plugins::Plugins;
 use crate::config::{CommandSpec, Config, PluginSpec, ProviderSpec, SourceSpec};
 use crate::grants::Granted;
 use crate::policy::{Policy, Violation, check_pin};
-use crate::wasm::{CompiledCache, PluginLoadError, PluginRuntime, WasmSource};
+#[cfg(feature = "wasm")]
+use crate::wasm::{CompiledCache, PluginLoadError, PluginRuntime};
 
 /// A provider's source could not be built.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// The plugin file could not be loaded.
+    #[cfg(feature = "wasm")]
     #[error("provider \"{provider}\": {source}")]
     Plugin {
         /// The provider id.
@@ -46,6 +48,12 @@ pub enum BuildError {
     /// The WebAssembly runtime could not start.
     #[error("cannot start the WebAssembly runtime: {0}")]
     Runtime(String),
+    /// A plugin provider, in a build without the `wasm` feature.
+    #[error("provider \"{provider}\": this build of tokenhost runs no plugins (feature `wasm`)")]
+    NoWasm {
+        /// The provider id.
+        provider: String,
+    },
 }
 
 impl BuildError {
@@ -61,15 +69,15 @@ impl BuildError {
 /// Builds sources from validated provider specs under a policy. The WebAssembly runtime
 /// (an engine and its epoch thread) starts only when the first plugin source is built.
 pub struct SourceFactory {
-    cache: CompiledCache,
+    plugins: Plugins,
     policy: Policy,
-    runtime: OnceLock<Arc<PluginRuntime>>,
 }
 
 impl SourceFactory {
     /// A factory with no policy whose plugins use `cache` for compiled code. An
     /// application should use [`Tokenhost`](crate::Tokenhost), which applies the
     /// administrator's policy.
+    #[cfg(feature = "wasm")]
     pub fn unrestricted(cache: CompiledCache) -> Self {
         Self::with_policy(cache, Policy::unrestricted())
     }
@@ -77,6 +85,7 @@ impl SourceFactory {
     /// A factory that enforces `policy`. Under a policy that restricts plugins, compiled
     /// code comes only from the administrator's cache (or is compiled in memory): the
     /// user's `cache` could hold a forged entry under an approved plugin's digest.
+    #[cfg(feature = "wasm")]
     pub fn with_policy(cache: CompiledCache, policy: Policy) -> Self {
         let cache = if policy.restricts_plugins() && !cache.trusted_by_admin() {
             tracing::debug!(
@@ -87,9 +96,18 @@ impl SourceFactory {
             cache
         };
         SourceFactory {
-            cache,
+            plugins: Plugins::new(cache),
             policy,
-            runtime: OnceLock::new(),
+        }
+    }
+
+    /// A factory that enforces `policy`, in a build without the `wasm` feature: plugin
+    /// providers are refused ([`BuildError::NoWasm`]).
+    #[cfg(not(feature = "wasm"))]
+    pub fn with_policy(policy: Policy) -> Self {
+        SourceFactory {
+            plugins: Plugins,
+            policy,
         }
     }
 
@@ -104,13 +122,9 @@ impl SourceFactory {
     }
 
     /// The WebAssembly runtime, started on first use.
+    #[cfg(feature = "wasm")]
     pub fn runtime(&self) -> Result<&Arc<PluginRuntime>, BuildError> {
-        if let Some(runtime) = self.runtime.get() {
-            return Ok(runtime);
-        }
-        let runtime = PluginRuntime::new(self.cache.clone())
-            .map_err(|e| BuildError::Runtime(e.to_string()))?;
-        Ok(self.runtime.get_or_init(|| runtime))
+        self.plugins.runtime()
     }
 
     /// The source for one provider, if the policy and the user's pin allow it. Limits
@@ -129,11 +143,7 @@ impl SourceFactory {
             SourceSpec::Plugin(plugin) => {
                 let granted = self.grant(spec, plugin)?;
                 let mut verify = |digest: &[u8; 32]| self.plugin_digest(spec, digest);
-                let runtime = self.runtime()?;
-                let source =
-                    WasmSource::new_verified(runtime, spec.id.clone(), &granted, &mut verify)
-                        .map_err(|source| plugin_error(&spec.id, source))?;
-                Ok(Arc::new(source))
+                self.plugins.build(&spec.id, &granted, &mut verify)
             }
         }
     }
@@ -149,9 +159,7 @@ impl SourceFactory {
             }
             SourceSpec::Plugin(plugin) => {
                 let granted = self.grant(spec, plugin)?;
-                let bytes = crate::wasm::read_plugin_file(&granted.plugin().path)
-                    .map_err(|source| plugin_error(&spec.id, source))?;
-                let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+                let digest = self.plugins.digest(&spec.id, &granted)?;
                 refuse_if_any(self.plugin_digest(spec, &digest))
             }
         }
@@ -251,16 +259,6 @@ impl SourceFactory {
             path: resolved,
             sha256: digest,
         }))
-    }
-}
-
-fn plugin_error(provider: &str, source: PluginLoadError) -> BuildError {
-    match source {
-        PluginLoadError::Refused { violations } => BuildError::Refused(violations),
-        source => BuildError::Plugin {
-            provider: provider.to_string(),
-            source,
-        },
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod command;
 pub mod factory;
+mod plugins;
 
 pub use factory::{BuildError, SourceFactory};
 

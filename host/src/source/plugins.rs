@@ -1,0 +1,112 @@
+//! The WebAssembly half of the [`SourceFactory`](super::SourceFactory): loading granted
+//! plugins into one lazily started runtime. Without the `wasm` feature this half is a
+//! stub that refuses plugin providers by name, so an application that needs only command
+//! sources builds without wasmtime.
+
+use std::sync::Arc;
+
+use super::TokenSource;
+use super::factory::BuildError;
+use crate::grants::Granted;
+use crate::policy::Violation;
+
+#[cfg(not(feature = "wasm"))]
+pub(super) use disabled::Plugins;
+#[cfg(feature = "wasm")]
+pub(super) use enabled::Plugins;
+
+#[cfg(feature = "wasm")]
+mod enabled {
+    use std::sync::OnceLock;
+
+    use super::*;
+    use crate::wasm::{CompiledCache, PluginLoadError, PluginRuntime, WasmSource};
+
+    /// The compiled-code cache and the runtime, started on first use.
+    pub(crate) struct Plugins {
+        cache: CompiledCache,
+        runtime: OnceLock<Arc<PluginRuntime>>,
+    }
+
+    impl Plugins {
+        pub(crate) fn new(cache: CompiledCache) -> Self {
+            Plugins {
+                cache,
+                runtime: OnceLock::new(),
+            }
+        }
+
+        /// The WebAssembly runtime, started on first use.
+        pub(crate) fn runtime(&self) -> Result<&Arc<PluginRuntime>, BuildError> {
+            if let Some(runtime) = self.runtime.get() {
+                return Ok(runtime);
+            }
+            let runtime = PluginRuntime::new(self.cache.clone())
+                .map_err(|e| BuildError::Runtime(e.to_string()))?;
+            Ok(self.runtime.get_or_init(|| runtime))
+        }
+
+        /// Loads the granted plugin, refusing it if `verify` finds violations in the digest
+        /// of the bytes about to be compiled.
+        pub(crate) fn build(
+            &self,
+            provider: &Arc<str>,
+            granted: &Granted,
+            verify: &mut dyn FnMut(&[u8; 32]) -> Vec<Violation>,
+        ) -> Result<Arc<dyn TokenSource>, BuildError> {
+            let runtime = self.runtime()?;
+            let source = WasmSource::new_verified(runtime, provider.clone(), granted, verify)
+                .map_err(|source| plugin_error(provider, source))?;
+            Ok(Arc::new(source))
+        }
+
+        /// The SHA-256 of the plugin file as it is now, without compiling it.
+        pub(crate) fn digest(
+            &self,
+            provider: &str,
+            granted: &Granted,
+        ) -> Result<[u8; 32], BuildError> {
+            use sha2::Digest;
+            let bytes = crate::wasm::read_plugin_file(&granted.plugin().path)
+                .map_err(|source| plugin_error(provider, source))?;
+            Ok(sha2::Sha256::digest(&bytes).into())
+        }
+    }
+
+    fn plugin_error(provider: &str, source: PluginLoadError) -> BuildError {
+        match source {
+            PluginLoadError::Refused { violations } => BuildError::Refused(violations),
+            source => BuildError::Plugin {
+                provider: provider.to_string(),
+                source,
+            },
+        }
+    }
+}
+
+#[cfg(not(feature = "wasm"))]
+mod disabled {
+    use super::*;
+
+    /// No WebAssembly support: every plugin provider is refused, naming it.
+    pub(crate) struct Plugins;
+
+    impl Plugins {
+        pub(crate) fn build(
+            &self,
+            provider: &Arc<str>,
+            _: &Granted,
+            _: &mut dyn FnMut(&[u8; 32]) -> Vec<Violation>,
+        ) -> Result<Arc<dyn TokenSource>, BuildError> {
+            Err(BuildError::NoWasm {
+                provider: provider.to_string(),
+            })
+        }
+
+        pub(crate) fn digest(&self, provider: &str, _: &Granted) -> Result<[u8; 32], BuildError> {
+            Err(BuildError::NoWasm {
+                provider: provider.to_string(),
+            })
+        }
+    }
+}
