@@ -99,16 +99,7 @@ impl GitEnv {
 
     /// The broker's count of source calls for `p`.
     fn source_calls(&self) -> Option<u64> {
-        let socket =
-            tokenhost::broker::socket_path_in(&self.dir.path().join("run/tokenhost"), &self.config);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let mut client = tokenhost::broker::BrokerClient::connect(&socket).await?;
-            Some(client.providers().await.ok()?[0].source_calls)
-        })
+        support::broker::source_calls(&self.dir.path().join("run"), &self.config)
     }
 
     fn helper(&self, args: &[&str], input: &str) -> Output {

@@ -78,18 +78,8 @@ impl Client {
     }
 
     fn source_calls(&self) -> u64 {
-        let socket =
-            tokenhost::broker::socket_path_in(&self.dir.path().join("run/tokenhost"), &self.config);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let mut client = tokenhost::broker::BrokerClient::connect(&socket)
-                .await
-                .expect("a broker");
-            client.providers().await.unwrap()[0].source_calls
-        })
+        let run = self.dir.path().join("run");
+        support::broker::source_calls(&run, &self.config).expect("a broker")
     }
 }
 

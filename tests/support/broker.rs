@@ -29,6 +29,20 @@ impl BrokerProcess {
     }
 }
 
+/// The source calls of the first provider, as the broker for `config` in
+/// `run_dir/tokenhost` counts them; `None` when no broker answers.
+pub fn source_calls(run_dir: &Path, config: &Path) -> Option<u64> {
+    let socket = tokenhost::broker::socket_path_in(&run_dir.join("tokenhost"), config);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut client = tokenhost::broker::BrokerClient::connect(&socket).await?;
+        Some(client.providers().await.ok()?[0].source_calls)
+    })
+}
+
 impl Drop for BrokerProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
