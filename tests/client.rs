@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use support::idp::{Reply, Seen, Server};
+use tokenhost::SourceFactory;
 use tokenhost::config::Config;
-use tokenhost::source::SourceFactory;
 use tokenhost::wasm::CompiledCache;
 use tokenhost::{AuthClient, AuthError, AuthManager, ClientError};
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokenhost::config::PluginSpec;
-use tokenhost::grants::Granted;
+use tokenhost::granter::Granted;
 use tokenhost::wasm::cache::Origin;
 use tokenhost::wasm::inspect::inspect;
 use tokenhost::wasm::{CompiledCache, PluginRuntime, WasmSource};

@@ -52,7 +52,7 @@ fn hostile_spec(
         grants: Default::default(),
     };
     adjust(&mut spec);
-    let granted = tokenhost::grants::Granted::unrestricted(spec);
+    let granted = tokenhost::granter::Granted::unrestricted(spec);
     WasmSource::new(&runtime(), format!("evil-{mode}").into(), &granted).unwrap()
 }
 

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use sha2::Digest;
+use tokenhost::SourceFactory;
 use tokenhost::config::Config;
 use tokenhost::policy::Policy;
-use tokenhost::source::SourceFactory;
 use tokenhost::wasm::CompiledCache;
 
 fn sha256_of(path: &Path) -> String {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokenhost::config::PluginSpec;
-use tokenhost::grants::Granted;
+use tokenhost::granter::Granted;
 use tokenhost::wasm::cache::Origin;
 use tokenhost::wasm::{CompiledCache, PluginLoadError, PluginRuntime, WasmSource};
 use tokenhost::{AuthManager, FailureKind, RefreshReason, TokenSource};

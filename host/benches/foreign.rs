@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokenhost::config::PluginSpec;
-use tokenhost::grants::Granted;
+use tokenhost::granter::Granted;
 use tokenhost::wasm::cache::Origin;
 use tokenhost::wasm::{CompiledCache, PluginRuntime, WasmSource};
 use tokenhost::{RefreshReason, TokenSource};

@@ -29,7 +29,7 @@ fn token_sources(c: &mut Criterion) {
         config: vec![("token".into(), "tok".into())],
         grants: Default::default(),
     };
-    let spec = tokenhost::grants::Granted::unrestricted(spec);
+    let spec = tokenhost::granter::Granted::unrestricted(spec);
     let wasm = WasmSource::new(&plugin_runtime, "bench".into(), &spec).unwrap();
     runtime.block_on(wasm.resolve()).unwrap();
     let command = CommandSource::new(
@@ -100,7 +100,7 @@ fn oauth2_vs_curl(c: &mut Criterion) {
             ..Default::default()
         },
     };
-    let spec = tokenhost::grants::Granted::unrestricted(spec);
+    let spec = tokenhost::granter::Granted::unrestricted(spec);
     let wasm = WasmSource::new(&plugin_runtime, "bench".into(), &spec).unwrap();
     runtime.block_on(wasm.resolve()).unwrap();
     let curl = CommandSource::new(
@@ -126,7 +126,7 @@ fn oauth2_vs_curl(c: &mut Criterion) {
             .iter(|| async { wasm.refresh(RefreshReason::Expiring).await.unwrap() })
     });
     // The baseline needs curl; a machine without it still runs the plugin side.
-    if tokenhost::source::factory::locate("curl", &std::env::temp_dir()).is_ok() {
+    if tokenhost::source::command::locate("curl", &std::env::temp_dir()).is_ok() {
         group.bench_function("curl_command", |b| {
             b.to_async(&runtime)
                 .iter(|| async { curl.resolve().await.unwrap() })

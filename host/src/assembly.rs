@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use crate::client::{AuthClient, ClientError};
 use crate::config::{self, Config, ConfigError};
+use crate::factory::{BuildError, SourceFactory};
 use crate::manager::AuthManager;
 use crate::policy::{Policy, PolicyError};
-use crate::source::{BuildError, SourceFactory};
 #[cfg(feature = "wasm")]
 use crate::wasm::CompiledCache;
 

@@ -36,6 +36,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why an authenticated request failed. Never contains a token or a header value.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// No token: unknown provider, or its source failed with nothing valid cached.
     #[error(transparent)]

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 /// What kind of failure a source reported: who must act, and whether a retry may help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FailureKind {
     /// The provider's configuration is wrong. A person must fix it.
     InvalidConfig,

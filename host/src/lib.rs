@@ -14,7 +14,10 @@ pub mod client;
 #[cfg(feature = "broker")]
 pub mod clients;
 pub mod config;
+mod digest;
 pub mod error;
+mod factory;
+pub mod granter;
 pub mod grants;
 pub mod manager;
 pub mod paths;
@@ -23,12 +26,14 @@ pub mod source;
 pub mod sys;
 pub mod text;
 pub mod token;
+mod toml_error;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 
 pub use assembly::{ProviderFailure, Tokenhost, TokenhostBuilder, TokenhostError, load_config};
 pub use client::{AuthClient, ClientError};
 pub use error::{FailureKind, SourceError};
+pub use factory::{BuildError, SourceFactory};
 pub use manager::{AuthError, AuthManager};
 pub use source::{RefreshReason, TokenSource};
 pub use token::Token;

@@ -5,7 +5,6 @@
 //! nothing else reads `HOME` or the XDG variables itself.
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// An environment variable's value, if set and not empty.
@@ -81,7 +80,7 @@ pub fn prepare_private_dir(dir: &Path) -> Result<(), PrivateDirError> {
         if let Some(parent) = dir.parent() {
             fs::create_dir_all(parent).map_err(create)?;
         }
-        match fs::DirBuilder::new().mode(0o700).create(dir) {
+        match crate::sys::create_private_dir(dir) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(create(e)),
             _ => {}
         }
@@ -100,18 +99,8 @@ pub fn check_private_dir(dir: &Path) -> Result<(), PrivateDirError> {
     if !meta.is_dir() {
         return Err(unsafe_dir("not a directory".into()));
     }
-    let ours = crate::sys::effective_uid();
-    if meta.uid() != ours {
-        return Err(unsafe_dir(format!(
-            "owned by uid {}, not this user ({ours})",
-            meta.uid()
-        )));
+    match crate::sys::private_dir_problem(&meta) {
+        Some(reason) => Err(unsafe_dir(reason)),
+        None => Ok(()),
     }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o022 != 0 {
-        return Err(unsafe_dir(format!(
-            "writable by others (mode {mode:o}); run chmod 700 on it"
-        )));
-    }
-    Ok(())
 }

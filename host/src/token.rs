@@ -29,6 +29,7 @@ struct Inner {
 
 /// Why a token value was refused. Never contains the value itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum InvalidToken {
     /// The value is empty (or only white space, for sources that trim).
     #[error("the token is empty")]

@@ -120,6 +120,6 @@ pub fn source(
             ..grants
         },
     };
-    let granted = tokenhost::grants::Granted::unrestricted(spec);
+    let granted = tokenhost::granter::Granted::unrestricted(spec);
     tokenhost::wasm::WasmSource::new(&runtime(), "idp".into(), &granted).unwrap()
 }

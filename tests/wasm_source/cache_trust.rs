@@ -7,9 +7,9 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use tokenhost::SourceFactory;
 use tokenhost::config::Config;
 use tokenhost::policy::Policy;
-use tokenhost::source::SourceFactory;
 use tokenhost::wasm::{CompiledCache, PluginRuntime};
 
 use crate::support;

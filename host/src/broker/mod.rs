@@ -40,7 +40,7 @@ pub use client::{BrokerClient, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
 pub use limits::Limits;
 pub use path::{socket_dir, socket_path, socket_path_in};
 pub use protocol::{ErrorKind, Health, ProviderInfo};
-pub use server::{Broker, Loader};
+pub use server::{Broker, LoadError, Loader};
 
 use std::path::PathBuf;
 
@@ -58,6 +58,7 @@ pub fn our_uid() -> u32 {
 
 /// Why the broker or a broker client failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BrokerError {
     /// Another broker holds this config's socket.
     #[error("a broker is already serving {} at {}", .config.display(), .socket.display())]

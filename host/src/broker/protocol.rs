@@ -90,6 +90,7 @@ pub(crate) struct ErrorBody {
 /// The `kind` of an error answer (`snake_case` on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// 404: the broker's config has no such provider.
     UnknownProvider,

@@ -34,7 +34,11 @@ use crate::token::Fingerprint;
 
 /// Builds a fresh config and manager for a reload (SIGHUP). Runs on a blocking thread;
 /// an error is logged and the broker keeps serving what it has.
-pub type Loader = Arc<dyn Fn() -> Result<(Config, Arc<AuthManager>), String> + Send + Sync>;
+pub type Loader = Arc<dyn Fn() -> Result<(Config, Arc<AuthManager>), LoadError> + Send + Sync>;
+
+/// Why a [`Loader`] could not build a new config and manager (what the caller's
+/// assembly reports: a config, policy or provider error).
+pub type LoadError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);

@@ -2,7 +2,6 @@
 //! each), one status line per provider, continuing after failures.
 
 use super::{ConfigArg, Failure, describe_expiry};
-use tokenhost::config::SourceSpec;
 
 /// Arguments of `tokenhost check`.
 #[derive(clap::Args)]
@@ -26,10 +25,7 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
     let (mut config_errors, mut source_errors) = (0, 0);
     for spec in config.providers() {
         let id = tokenhost::text::escaped(&spec.id);
-        let kind = match &spec.source {
-            SourceSpec::Command(c) => format!("command `{}`", c.program),
-            SourceSpec::Plugin(p) => format!("plugin {}", p.path.display()),
-        };
+        let kind = spec.source.to_string();
         for lowered in built.policy().lower_defaults(spec).1 {
             outln!("note {lowered}")?;
         }

@@ -32,10 +32,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokenhost::SourceFactory;
 use tokenhost::Token;
 use tokenhost::client::{AuthClient, ClientError};
 use tokenhost::config::Config;
-use tokenhost::source::SourceFactory;
 use tokenhost::wasm::CompiledCache;
 
 use self::servers::{Hit, Ledger, TOKEN_PATH};
@@ -133,7 +133,7 @@ async fn steps(plugin: &Path, factory: &SourceFactory, dir: &Path) -> Result<(),
     )?;
 
     let step = "write the demo config";
-    let curl = tokenhost::source::factory::locate("curl", dir).is_ok();
+    let curl = tokenhost::source::command::locate("curl", dir).is_ok();
     let script = dir.join("fetch-token.sh");
     let how = match curl {
         true => {

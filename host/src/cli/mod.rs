@@ -82,8 +82,8 @@ impl ConfigArg {
 
     /// A source factory under the effective policy, with the default compiled cache, for
     /// commands that check a provider before deciding to build it.
-    fn factory(&self) -> Result<tokenhost::source::SourceFactory, Failure> {
-        Ok(tokenhost::source::SourceFactory::with_policy(
+    fn factory(&self) -> Result<tokenhost::SourceFactory, Failure> {
+        Ok(tokenhost::SourceFactory::with_policy(
             tokenhost::wasm::CompiledCache::default_location(),
             self.policy()?,
         ))

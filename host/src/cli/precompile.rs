@@ -8,7 +8,6 @@
 
 use std::path::PathBuf;
 
-use tokenhost::config::SourceSpec;
 use tokenhost::wasm::{CompiledCache, PluginRuntime};
 
 use super::{ConfigArg, Failure};
@@ -30,10 +29,7 @@ pub fn run(args: PrecompileArgs) -> Result<(), Failure> {
             let config = args.config.load()?;
             config
                 .providers()
-                .filter_map(|spec| match &spec.source {
-                    SourceSpec::Plugin(plugin) => Some(plugin.path.clone()),
-                    SourceSpec::Command(_) => None,
-                })
+                .filter_map(|spec| spec.source.plugin().map(|p| p.path.clone()))
                 .collect()
         }
     };
@@ -50,15 +46,22 @@ pub fn run(args: PrecompileArgs) -> Result<(), Failure> {
     let runtime = PluginRuntime::new(cache).map_err(Failure::usage)?;
     for file in &files {
         let name = file.display().to_string();
+        let mut refused = Vec::new();
         let loaded = runtime
-            .load_verified(file, &mut |digest| policy.check_plugin(&name, digest))
-            .map_err(Failure::usage)?;
+            .load_verified(file, &mut |digest| {
+                refused = policy.check_plugin(&name, digest);
+                refused.is_empty()
+            })
+            .map_err(|e| match refused.is_empty() {
+                true => Failure::usage(e),
+                false => Failure::usage(tokenhost::policy::Violation::joined(&refused)),
+            })?;
         outln!(
             "{name}: sha256 {} ({}) in {dir}",
             hex::encode(loaded.sha256),
             match loaded.origin {
                 tokenhost::wasm::cache::Origin::Cache => "already compiled",
-                tokenhost::wasm::cache::Origin::Compiled => "compiled",
+                _ => "compiled",
             }
         )?;
     }

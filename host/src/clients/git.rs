@@ -43,6 +43,7 @@ impl std::fmt::Debug for Request {
 
 /// Why git's input was refused. Never quotes a value (it may be a token).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProtocolError {
     /// A line holds a carriage return or a NUL.
     #[error("line {line} of git's input holds a carriage return or NUL; refusing it")]
@@ -103,6 +104,7 @@ pub fn parse(input: &str) -> Result<Request, ProtocolError> {
 /// How a token is offered to git.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[non_exhaustive]
 pub enum AuthType {
     /// `username` + `password` = the token: HTTP Basic, which GitHub, GitLab and Azure
     /// DevOps accept for tokens. Works with every git.

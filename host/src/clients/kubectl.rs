@@ -18,6 +18,7 @@ pub const API_VERSIONS: [&str; 2] = [
 
 /// Why the ExecCredential cannot be printed. Never quotes the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExecCredentialError {
     /// `KUBERNETES_EXEC_INFO` is not JSON with a string `apiVersion`.
     #[error("KUBERNETES_EXEC_INFO is not an ExecCredential with an apiVersion")]

@@ -19,6 +19,7 @@ pub use reask::{
     answer,
 };
 pub use rejected::{MAX_AGE, MAX_ENTRIES, RejectedTokens};
+pub use state_file::StateError;
 
 /// Milliseconds since the Unix epoch, by the wall clock: these records are shared between
 /// processes, so a monotonic clock would not do.

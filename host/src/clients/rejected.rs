@@ -15,8 +15,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::StateError;
 use super::state_file::StateFile;
-use crate::broker::{BrokerError, socket_dir};
 use crate::token::Fingerprint;
 
 /// The most entries kept; the oldest go first.
@@ -40,7 +40,7 @@ struct Entry {
 impl RejectedTokens {
     /// The record for `config`, in the broker socket directory.
     pub fn for_config(config: &Path) -> Self {
-        Self::in_dir(&socket_dir(), config)
+        Self::in_dir(&crate::paths::runtime_dir(), config)
     }
 
     /// The record for `config` in `dir`.
@@ -51,7 +51,7 @@ impl RejectedTokens {
     }
 
     /// Records that `fingerprint`, handed out for `provider`, was rejected.
-    pub fn record(&self, provider: &str, fingerprint: &Fingerprint) -> Result<(), BrokerError> {
+    pub fn record(&self, provider: &str, fingerprint: &Fingerprint) -> Result<(), StateError> {
         let now = super::now_ms();
         let fingerprint = fingerprint.to_string();
         self.file.update(|entries: &mut Vec<Entry>| {

@@ -4,20 +4,37 @@
 //! It lives in the user's private runtime directory (0700, checked on every read: an
 //! unsafe directory reads as empty, and is refused for writing), is named after the
 //! config file it belongs to, holds fingerprints and times but never a token, and is
-//! replaced atomically. [`StateFile::update`] holds an exclusive `flock` on a lock file
+//! replaced atomically. [`StateFile::update`] holds an exclusive lock on a lock file
 //! beside it while it reads, changes and writes, so two processes do not lose each
 //! other's entries.
 
 use std::fs;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::broker::{BrokerError, check_private_dir, prepare_private_dir};
+use crate::paths::{PrivateDirError, check_private_dir, prepare_private_dir};
+
+/// Why a client record could not be written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The runtime directory cannot be made, or is not private to this user.
+    #[error(transparent)]
+    PrivateDir(#[from] PrivateDirError),
+    /// The record or its lock file could not be written.
+    #[error("{what} {}: {source}", .path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The record's path.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
 
 /// One state file, `<dir>/<kind>-<hash of the config's path>.json`.
 #[derive(Debug, Clone)]
@@ -58,13 +75,13 @@ impl StateFile {
     }
 
     /// Reads the contents, lets `change` edit them and writes them back, under the lock.
-    pub(crate) fn update<T, R>(&self, change: impl FnOnce(&mut T) -> R) -> Result<R, BrokerError>
+    pub(crate) fn update<T, R>(&self, change: impl FnOnce(&mut T) -> R) -> Result<R, StateError>
     where
         T: Serialize + DeserializeOwned + Default,
     {
         let dir = self.dir();
         prepare_private_dir(dir)?;
-        let io = |what, source| BrokerError::Io {
+        let io = |what, source| StateError::Io {
             what,
             path: self.path.clone(),
             source,
@@ -81,18 +98,16 @@ impl StateFile {
     }
 }
 
-/// An exclusive `flock` on `path`, released when the file is dropped.
+/// An exclusive lock on `path` (`flock` on Unix, `LockFileEx` on Windows), released when
+/// the file is dropped.
 fn lock(path: &Path) -> std::io::Result<fs::File> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
-    // SAFETY: flock on a descriptor this function owns; no memory is involved.
-    match unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } {
-        0 => Ok(file),
-        _ => Err(std::io::Error::last_os_error()),
-    }
+    let file = crate::sys::private_no_follow(
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true),
+    )
+    .open(path)?;
+    file.lock()?;
+    Ok(file)
 }

@@ -7,15 +7,14 @@
 mod placement;
 pub mod raw;
 pub mod spec;
-mod toml_error;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::toml_error::toml_error;
 pub use spec::*;
-pub(crate) use toml_error::toml_error;
 
 use crate::grants::{self, Grants};
 use raw::{RawAuth, RawConfig, RawFormat, RawProvider};
@@ -31,6 +30,7 @@ pub const MAX_MEMORY_LIMIT_MB: u64 = 4_096;
 
 /// A configuration problem. Displays as one line naming the file or provider.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read config file {path}: {source}")]
@@ -285,7 +285,7 @@ fn resolve_provider(
         }
     };
     if let Some(pin) = &auth.sha256 {
-        crate::policy::parse_sha256(pin).map_err(|e| fail(format!("sha256: {e}")))?;
+        crate::digest::parse_sha256(pin).map_err(|e| fail(format!("sha256: {e}")))?;
     }
     let defaulted = Defaulted {
         timeout: auth.timeout_ms.is_none(),

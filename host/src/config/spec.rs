@@ -66,11 +66,32 @@ impl std::fmt::Debug for ApiSpec {
 
 /// The two kinds of token source.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum SourceSpec {
     /// A program run as a child process (`command = ...`).
     Command(CommandSpec),
     /// A WebAssembly component (`plugin = ...`).
     Plugin(PluginSpec),
+}
+
+impl SourceSpec {
+    /// The plugin, for a plugin source.
+    pub fn plugin(&self) -> Option<&PluginSpec> {
+        match self {
+            SourceSpec::Plugin(plugin) => Some(plugin),
+            SourceSpec::Command(_) => None,
+        }
+    }
+}
+
+/// "command `<program>`" or "plugin <path>": what runs, without its arguments.
+impl std::fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceSpec::Command(c) => write!(f, "command `{}`", c.program),
+            SourceSpec::Plugin(p) => write!(f, "plugin {}", p.path.display()),
+        }
+    }
 }
 
 /// A command source, with Codex's semantics for `command`, `args` and `cwd`.
@@ -94,6 +115,7 @@ pub struct CommandSpec {
 
 /// How a command's standard output is turned into a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum OutputFormat {
     /// The whole output, trimmed, is the token (Codex's contract).
     #[default]

@@ -1,4 +1,4 @@
-//! Every capability a plugin can be granted, decided in one place.
+//! Every capability a plugin can ask for, validated in one place.
 //!
 //! A plugin starts with nothing (see [`crate::wasm::sandbox`]). A provider's `auth`
 //! table may grant three kinds of capability, each with one function here that
@@ -10,17 +10,16 @@
 //!   absolute, normalised path inside the guest; never `/` or a kernel filesystem
 //!   (see [`kernel_fs`]).
 //!
-//! What is granted in the end is decided by [`decide`] (the [`granter`]), which holds
-//! these requests against the admin policy's ceilings: its [`Granted`] is the only thing
-//! the sandbox accepts.
+//! These are requests: what is granted in the end is decided by
+//! [`granter::decide`](crate::granter::decide), which holds them against the admin
+//! policy's ceilings; its [`Granted`](crate::granter::Granted) is the only thing the
+//! sandbox accepts. This module knows neither the config nor the policy: both build on it.
 
-mod granter;
 pub mod host_pattern;
 pub(crate) mod kernel_fs;
 
 use std::path::{Component, Path, PathBuf};
 
-pub use granter::{Granted, decide};
 pub use host_pattern::HostPattern;
 
 /// What a provider's plugin is granted beyond the deny-all sandbox.

@@ -43,6 +43,7 @@ pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
 /// Why the manager could not hand out a token.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum AuthError {
     /// No provider with that id has a token source.
     #[error("unknown provider \"{provider}\"; known providers: {known}")]

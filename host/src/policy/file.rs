@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
 
-use super::{PolicyError, parse_sha256};
+use super::PolicyError;
+use crate::digest::parse_sha256;
 use crate::grants::{HostPattern, grant_env, kernel_fs, normalize};
 
 /// The file as written.
@@ -155,7 +156,7 @@ impl PolicyFile {
     pub(super) fn parse(text: &str, path: &Path) -> Result<PolicyFile, PolicyError> {
         let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError::Parse {
             path: path.to_path_buf(),
-            message: crate::config::toml_error(&e, Some(text)),
+            message: crate::toml_error::toml_error(&e, Some(text)),
         })?;
         let invalid = |message: String| PolicyError::Invalid {
             path: path.to_path_buf(),

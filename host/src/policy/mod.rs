@@ -43,8 +43,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hex::FromHex;
-
+use crate::digest::parse_sha256;
 use crate::grants::Grants;
 use check::LazyDigest;
 pub use defaults::Lowered;
@@ -62,6 +61,7 @@ pub struct Policy {
 /// A policy file that cannot be used. Every variant names the file; tokenhost must not
 /// run any source when loading fails (fail closed).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PolicyError {
     /// The file could not be read (for an explicitly named file, also: it is missing).
     #[error("cannot read policy file {path}: {source}")]
@@ -105,6 +105,14 @@ pub struct Violation {
     pub policy: Option<PathBuf>,
     /// What was refused and by which file, without the `provider "<id>": ` prefix.
     pub message: String,
+}
+
+impl Violation {
+    /// Every violation on one line, `; `-separated.
+    pub fn joined(violations: &[Violation]) -> String {
+        let lines: Vec<String> = violations.iter().map(ToString::to_string).collect();
+        lines.join("; ")
+    }
 }
 
 impl Policy {
@@ -253,11 +261,6 @@ pub fn check_pin(provider: &str, pinned: &str, actual: &[u8; 32]) -> Option<Viol
         policy: None,
         message,
     })
-}
-
-/// Parses a SHA-256 digest written as 64 hex digits (either case).
-pub fn parse_sha256(text: &str) -> Result<[u8; 32], String> {
-    <[u8; 32]>::from_hex(text).map_err(|_| format!("{text:?} is not a sha256 (64 hex digits)"))
 }
 
 fn absolute(path: &Path) -> PathBuf {

@@ -19,6 +19,7 @@
 //!
 //! Unix only (process groups).
 
+mod locate;
 mod output;
 mod process;
 
@@ -30,7 +31,6 @@ mod output_tests;
 mod tests;
 
 use std::fmt;
-use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,6 +38,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use tracing::debug;
 
+pub use self::locate::locate;
 use self::process::{Finished, MAX_STDERR, MAX_STDOUT, RunError};
 use crate::config::CommandSpec;
 use crate::error::{FailureKind, SourceError};
@@ -96,7 +97,7 @@ impl CommandSource {
             return Ok(());
         };
         let program = &self.spec.program;
-        let actual = super::sha256_file(path).map_err(|e| {
+        let actual = crate::digest::sha256_file(path).map_err(|e| {
             self.error(
                 FailureKind::Denied,
                 format!(
@@ -272,35 +273,7 @@ fn describe_status(status: ExitStatus) -> String {
     if let Some(code) = status.code() {
         return format!("exited with status {code}");
     }
-    let Some(signal) = status.signal() else {
-        return format!("ended abnormally ({status})");
-    };
-    let name = match signal {
-        libc::SIGHUP => " (SIGHUP)",
-        libc::SIGINT => " (SIGINT)",
-        libc::SIGQUIT => " (SIGQUIT)",
-        libc::SIGILL => " (SIGILL)",
-        libc::SIGTRAP => " (SIGTRAP)",
-        libc::SIGABRT => " (SIGABRT)",
-        libc::SIGBUS => " (SIGBUS)",
-        libc::SIGFPE => " (SIGFPE)",
-        libc::SIGKILL => " (SIGKILL)",
-        libc::SIGUSR1 => " (SIGUSR1)",
-        libc::SIGSEGV => " (SIGSEGV)",
-        libc::SIGUSR2 => " (SIGUSR2)",
-        libc::SIGPIPE => " (SIGPIPE)",
-        libc::SIGALRM => " (SIGALRM)",
-        libc::SIGTERM => " (SIGTERM)",
-        libc::SIGXCPU => " (SIGXCPU)",
-        libc::SIGSYS => " (SIGSYS)",
-        _ => "",
-    };
-    let core = if status.core_dumped() {
-        ", core dumped"
-    } else {
-        ""
-    };
-    format!("was killed by signal {signal}{name}{core}")
+    crate::sys::describe_signal(status).unwrap_or_else(|| format!("ended abnormally ({status})"))
 }
 
 /// `": <stderr on one line>"`, or a note that there was none. Lines are joined with "; "

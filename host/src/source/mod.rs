@@ -1,14 +1,11 @@
-//! The one trait every token source meets, and the factory that builds sources from
-//! validated configuration.
+//! The one trait every token source meets, and the command source.
 //!
 //! The [`AuthManager`](crate::AuthManager) drives sources only through [`TokenSource`]:
-//! it does not know whether a token comes from a child process or a WebAssembly plugin.
+//! it does not know whether a token comes from a child process ([`command`]) or a
+//! WebAssembly plugin ([`WasmSource`](crate::wasm::WasmSource)). Which one a provider
+//! gets is decided by the [`SourceFactory`](crate::SourceFactory), above both.
 
 pub mod command;
-pub mod factory;
-mod plugins;
-
-pub use factory::{BuildError, SourceFactory};
 
 use async_trait::async_trait;
 
@@ -17,6 +14,7 @@ use crate::token::Token;
 
 /// Why the manager asks a source for a new token (mirrors the WIT `refresh-reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RefreshReason {
     /// A server rejected the current token with HTTP 401.
     Unauthorized,
@@ -38,12 +36,4 @@ pub trait TokenSource: Send + Sync + 'static {
 
     /// Returns a new token; the current one is rejected, expiring or unwanted.
     async fn refresh(&self, reason: RefreshReason) -> Result<Token, SourceError>;
-}
-
-/// The SHA-256 of the file at `path`, read as a stream (executables can be large).
-pub(crate) fn sha256_file(path: &std::path::Path) -> std::io::Result<[u8; 32]> {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
-    Ok(hasher.finalize().into())
 }

@@ -69,6 +69,7 @@ pub struct CompiledCache {
 
 /// Where a component came from, for logs and benchmarks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Origin {
     /// Loaded from a cached artifact.
     Cache,

@@ -31,6 +31,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Why a plugin file could not be loaded. Each names the file.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PluginLoadError {
     /// The file could not be read.
     #[error("cannot read plugin {path}: {source}")]
@@ -100,11 +101,12 @@ pub enum PluginLoadError {
         /// What it exports, comma-separated (or "nothing").
         exports: String,
     },
-    /// The policy or the user's pin refused the plugin's digest.
-    #[error("{}", .violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    /// The caller's check of the plugin's digest (the policy, the user's pin) refused it
+    /// before it was compiled; the caller knows why.
+    #[error("plugin {path} was refused before it was compiled")]
     Refused {
-        /// Every reason.
-        violations: Vec<crate::policy::Violation>,
+        /// The file.
+        path: PathBuf,
     },
     /// The component imports something the host does not provide.
     #[error("plugin {path} needs imports this host does not provide: {message}")]
@@ -114,6 +116,15 @@ pub enum PluginLoadError {
         /// wasmtime's reason (names the missing import).
         message: String,
     },
+}
+
+/// The WebAssembly runtime could not start (the engine, its linker or the epoch
+/// thread).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the WebAssembly runtime: {reason}")]
+pub struct RuntimeError {
+    /// wasmtime's reason, with its causes.
+    reason: String,
 }
 
 /// A plugin file, compiled and linked, ready to instantiate.
@@ -176,7 +187,13 @@ impl Drop for EpochTicker {
 
 impl PluginRuntime {
     /// A runtime using `cache` for compiled code. Starts the epoch ticker thread.
-    pub fn new(cache: CompiledCache) -> anyhow::Result<Arc<Self>> {
+    pub fn new(cache: CompiledCache) -> Result<Arc<Self>, RuntimeError> {
+        Self::start(cache).map_err(|e| RuntimeError {
+            reason: error_chain(&e),
+        })
+    }
+
+    fn start(cache: CompiledCache) -> wasmtime::Result<Arc<Self>> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
@@ -199,7 +216,7 @@ impl PluginRuntime {
     }
 
     /// The engine (for inspection tools).
-    pub fn engine(&self) -> &Engine {
+    pub(crate) fn engine(&self) -> &Engine {
         &self.engine
     }
 
@@ -210,24 +227,25 @@ impl PluginRuntime {
 
     /// Reads, checks, compiles (or loads from cache) and links the plugin at `path`.
     pub fn load(&self, path: &Path) -> Result<LoadedPlugin, PluginLoadError> {
-        self.load_verified(path, &mut |_| Vec::new())
+        self.load_verified(path, &mut |_| true)
     }
 
     /// Like [`load`](Self::load), but first asks `verify` about the SHA-256 of the bytes
-    /// read; any violation refuses the plugin before it is compiled. The bytes hashed are
+    /// read; `false` refuses the plugin before it is compiled. The bytes hashed are
     /// the bytes compiled (and the cache key), so replacing the file after the check
     /// cannot run unapproved code.
     pub fn load_verified(
         &self,
         path: &Path,
-        verify: &mut dyn FnMut(&[u8; 32]) -> Vec<crate::policy::Violation>,
+        verify: &mut dyn FnMut(&[u8; 32]) -> bool,
     ) -> Result<LoadedPlugin, PluginLoadError> {
         let bytes = read_plugin_file(path)?;
         check_header(path, &bytes)?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
-        let violations = verify(&digest);
-        if !violations.is_empty() {
-            return Err(PluginLoadError::Refused { violations });
+        if !verify(&digest) {
+            return Err(PluginLoadError::Refused {
+                path: path.to_path_buf(),
+            });
         }
         let (component, origin) = self.compile_hashed(path, &bytes, &digest)?;
         check_exports(&self.engine, &component, path)?;
@@ -251,7 +269,7 @@ impl PluginRuntime {
     }
 
     /// Checks the header and compiles `bytes` (read from `path`) through the cache.
-    pub fn compile(
+    pub(crate) fn compile(
         &self,
         path: &Path,
         bytes: &[u8],
@@ -284,31 +302,18 @@ impl PluginRuntime {
 /// reader so a file that grows while being read cannot exhaust memory either.
 pub(crate) fn read_plugin_file(path: &Path) -> Result<Vec<u8>, PluginLoadError> {
     use std::io::Read;
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     let read_error = |source| PluginLoadError::Read {
         path: path.to_path_buf(),
         source,
     };
     // O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+    let file = crate::sys::open_without_waiting(std::fs::OpenOptions::new().read(true))
         .open(path)
         .map_err(read_error)?;
     let meta = file.metadata().map_err(read_error)?;
     let file_type = meta.file_type();
     if !file_type.is_file() {
-        let kind = if file_type.is_dir() {
-            "a directory"
-        } else if file_type.is_fifo() {
-            "a FIFO"
-        } else if file_type.is_char_device() || file_type.is_block_device() {
-            "a device"
-        } else if file_type.is_socket() {
-            "a socket"
-        } else {
-            "not a regular file"
-        };
+        let kind = crate::sys::file_kind(file_type);
         return Err(PluginLoadError::NotAFile {
             path: path.to_path_buf(),
             kind,

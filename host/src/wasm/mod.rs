@@ -7,9 +7,9 @@
 //! proxy, their failures told apart, what is in flight), [`limits`] (one memory budget
 //! for memories, tables and host resources), [`inspect`] (what a plugin imports and
 //! exports) and [`source`] (the [`WasmSource`] the manager drives). No wasmtime type
-//! leaves this module.
+//! leaves this module: the bindings, the engine and compiled components stay inside.
 
-pub mod bindings;
+pub(crate) mod bindings;
 pub mod cache;
 pub mod engine;
 mod host_impl;
@@ -22,5 +22,5 @@ pub mod source;
 
 pub use cache::CompiledCache;
 pub(crate) use engine::read_plugin_file;
-pub use engine::{PluginLoadError, PluginRuntime};
+pub use engine::{PluginLoadError, PluginRuntime, RuntimeError};
 pub use source::WasmSource;

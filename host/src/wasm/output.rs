@@ -22,6 +22,7 @@ pub use crate::text::one_line;
 
 /// Which stream a [`LogStream`] captures.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum StreamName {
     /// The plugin's stdout.
     Stdout,

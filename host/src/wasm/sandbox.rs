@@ -36,7 +36,8 @@ use super::http::proxy::ProxyRules;
 use super::http::{HttpClient, HttpHooks, RequestSlots, client_for};
 use super::limits::{BodyBytes, MAX_RESOURCES, MemoryBudget};
 use super::output::{LogStream, StreamName};
-use crate::grants::{Granted, Grants, HostPattern};
+use crate::granter::Granted;
+use crate::grants::{Grants, HostPattern};
 
 /// The most host `log` lines a plugin may write per call; the rest are dropped.
 pub const LOG_LINES_PER_CALL: u32 = 100;

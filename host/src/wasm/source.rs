@@ -27,7 +27,7 @@ use super::http::activity::CallRequests;
 use super::limits::{MemoryLimitExceeded, TooManyResources};
 use super::sandbox::{CallEnd, PluginState, Sandbox};
 use crate::error::{FailureKind, SourceError};
-use crate::grants::Granted;
+use crate::granter::Granted;
 use crate::source::{RefreshReason, TokenSource};
 use crate::token::Token;
 
@@ -61,16 +61,16 @@ impl WasmSource {
         provider: Arc<str>,
         granted: &Granted,
     ) -> Result<Self, PluginLoadError> {
-        Self::new_verified(runtime, provider, granted, &mut |_| Vec::new())
+        Self::new_verified(runtime, provider, granted, &mut |_| true)
     }
 
-    /// Like [`new`](Self::new), refusing the plugin if `verify` finds violations in the
-    /// digest of the bytes about to be compiled (policy allowlists, the user's pin).
+    /// Like [`new`](Self::new), refusing the plugin if `verify` says no to the digest of
+    /// the bytes about to be compiled (policy allowlists, the user's pin).
     pub fn new_verified(
         runtime: &PluginRuntime,
         provider: Arc<str>,
         granted: &Granted,
-        verify: &mut dyn FnMut(&[u8; 32]) -> Vec<crate::policy::Violation>,
+        verify: &mut dyn FnMut(&[u8; 32]) -> bool,
     ) -> Result<Self, PluginLoadError> {
         let spec = granted.plugin();
         let plugin = runtime.load_verified(&spec.path, verify)?;

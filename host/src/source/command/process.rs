@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 use crate::config::CommandSpec;
+use crate::sys::ProcessTree;
 
 /// The most standard output a command may print, in bytes.
 pub(crate) const MAX_STDOUT: usize = 64 * 1024;
@@ -71,7 +72,7 @@ pub(crate) async fn run(spec: &CommandSpec, exec: Option<&Path>) -> Result<Finis
     let mut command = match exec {
         Some(path) => {
             let mut command = Command::new(path);
-            command.arg0(&spec.program);
+            crate::sys::set_arg0(&mut command, &spec.program);
             command
         }
         None => Command::new(resolve_program(&spec.program, &spec.cwd)),
@@ -82,12 +83,12 @@ pub(crate) async fn run(spec: &CommandSpec, exec: Option<&Path>) -> Result<Finis
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
         .kill_on_drop(true);
+    ProcessTree::prepare(&mut command);
     let mut child = command.spawn().map_err(RunError::Spawn)?;
     // Declared after `child`, so dropped before it: the group is killed while the leader
     // is at worst an unreaped zombie, whose pid (the group id) nobody else can have.
-    let mut group = GroupGuard::new(child.id());
+    let mut group = TreeGuard(ProcessTree::of(&child));
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
 
@@ -174,39 +175,23 @@ enum Outcome {
     Failed { error: RunError, reaped: bool },
 }
 
-/// Kills the child's process group when dropped, unless disarmed after the child was
-/// reaped (after that, the group id may in principle be reused).
-struct GroupGuard {
-    pgid: Option<libc::pid_t>,
-}
+/// Kills the child's process tree when dropped, unless disarmed after the child was
+/// reaped (after that, a process group id may in principle be reused).
+struct TreeGuard(ProcessTree);
 
-impl GroupGuard {
-    fn new(pid: Option<u32>) -> Self {
-        // Never let a bogus id turn into kill(-1) or kill(0): those hit far more than the group.
-        let pgid = pid
-            .and_then(|pid| libc::pid_t::try_from(pid).ok())
-            .filter(|&pid| pid > 1);
-        GroupGuard { pgid }
-    }
-
+impl TreeGuard {
     fn kill(&self) {
-        if let Some(pgid) = self.pgid {
-            // SAFETY: kill(2) has no memory-safety preconditions; `pgid > 1` is our child's
-            // pid, which is the id of the group it leads (`process_group(0)`).
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
-        }
+        self.0.kill();
     }
 
     fn disarm(&mut self) {
-        self.pgid = None;
+        self.0.forget();
     }
 }
 
-impl Drop for GroupGuard {
+impl Drop for TreeGuard {
     fn drop(&mut self) {
-        self.kill();
+        self.0.kill();
     }
 }
 
@@ -268,15 +253,5 @@ mod tests {
                 "{program}"
             );
         }
-    }
-
-    #[test]
-    fn guard_never_targets_every_process() {
-        for pid in [None, Some(0), Some(1), Some(u32::MAX)] {
-            assert_eq!(GroupGuard::new(pid).pgid, None, "{pid:?}");
-        }
-        let mut guard = GroupGuard::new(Some(4242));
-        assert_eq!(guard.pgid, Some(4242));
-        guard.disarm();
     }
 }

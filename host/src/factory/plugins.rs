@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use super::TokenSource;
-use super::factory::BuildError;
-use crate::grants::Granted;
+use super::BuildError;
+use crate::granter::Granted;
 use crate::policy::Violation;
+use crate::source::TokenSource;
 
 #[cfg(not(feature = "wasm"))]
 pub(super) use disabled::Plugins;
@@ -41,8 +41,7 @@ mod enabled {
             if let Some(runtime) = self.runtime.get() {
                 return Ok(runtime);
             }
-            let runtime = PluginRuntime::new(self.cache.clone())
-                .map_err(|e| BuildError::Runtime(e.to_string()))?;
+            let runtime = PluginRuntime::new(self.cache.clone()).map_err(BuildError::Runtime)?;
             Ok(self.runtime.get_or_init(|| runtime))
         }
 
@@ -55,9 +54,16 @@ mod enabled {
             verify: &mut dyn FnMut(&[u8; 32]) -> Vec<Violation>,
         ) -> Result<Arc<dyn TokenSource>, BuildError> {
             let runtime = self.runtime()?;
-            let source = WasmSource::new_verified(runtime, provider.clone(), granted, verify)
-                .map_err(|source| plugin_error(provider, source))?;
-            Ok(Arc::new(source))
+            let mut refused = Vec::new();
+            let built = WasmSource::new_verified(runtime, provider.clone(), granted, &mut |d| {
+                refused = verify(d);
+                refused.is_empty()
+            });
+            match built {
+                Ok(source) => Ok(Arc::new(source)),
+                Err(PluginLoadError::Refused { .. }) => Err(BuildError::Refused(refused)),
+                Err(source) => Err(plugin_error(provider, source)),
+            }
         }
 
         /// The SHA-256 of the plugin file as it is now, without compiling it.
@@ -74,12 +80,9 @@ mod enabled {
     }
 
     fn plugin_error(provider: &str, source: PluginLoadError) -> BuildError {
-        match source {
-            PluginLoadError::Refused { violations } => BuildError::Refused(violations),
-            source => BuildError::Plugin {
-                provider: provider.to_string(),
-                source,
-            },
+        BuildError::Plugin {
+            provider: provider.to_string(),
+            source,
         }
     }
 }

@@ -6,17 +6,18 @@
 //! executable is located and resolved (symlinks followed) before the command allowlist
 //! is consulted, and a plugin's digest is taken from the very bytes that are compiled.
 
-use std::path::{Path, PathBuf};
+mod plugins;
+
 use std::sync::Arc;
 
-use super::TokenSource;
-use super::command::{CheckedProgram, CommandSource};
-use super::plugins::Plugins;
 use crate::config::{CommandSpec, Config, PluginSpec, ProviderSpec, SourceSpec};
-use crate::grants::Granted;
+use crate::granter::Granted;
 use crate::policy::{Policy, Violation, check_pin};
+use crate::source::TokenSource;
+use crate::source::command::{CheckedProgram, CommandSource, locate};
 #[cfg(feature = "wasm")]
 use crate::wasm::{CompiledCache, PluginLoadError, PluginRuntime};
+use plugins::Plugins;
 
 /// A provider's source could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +33,7 @@ pub enum BuildError {
         source: PluginLoadError,
     },
     /// The admin policy or the user's pin refused the provider.
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[error("{}", Violation::joined(.0))]
     Refused(Vec<Violation>),
     /// A command's program could not be found (only looked up when a policy or pin
     /// needs to know which file it is).
@@ -46,8 +47,9 @@ pub enum BuildError {
         reason: String,
     },
     /// The WebAssembly runtime could not start.
-    #[error("cannot start the WebAssembly runtime: {0}")]
-    Runtime(String),
+    #[cfg(feature = "wasm")]
+    #[error(transparent)]
+    Runtime(#[from] crate::wasm::RuntimeError),
     /// A plugin provider, in a build without the `wasm` feature.
     #[error("provider \"{provider}\": this build of tokenhost runs no plugins (feature `wasm`)")]
     NoWasm {
@@ -181,7 +183,7 @@ impl SourceFactory {
 
     /// What the granter decides for a plugin provider under this factory's policy.
     fn grant(&self, spec: &ProviderSpec, plugin: &PluginSpec) -> Result<Granted, BuildError> {
-        crate::grants::decide(spec, plugin, &self.policy).map_err(BuildError::Refused)
+        crate::granter::decide(spec, plugin, &self.policy).map_err(BuildError::Refused)
     }
 
     /// A plugin's digest against the policy's plugin rule and the user's pin.
@@ -235,7 +237,7 @@ impl SourceFactory {
             if let Some(d) = digest {
                 return Ok(d);
             }
-            let d = super::sha256_file(&resolved)?;
+            let d = crate::digest::sha256_file(&resolved)?;
             digest = Some(d);
             Ok(d)
         };
@@ -267,26 +269,4 @@ fn refuse_if_any(violations: Vec<Violation>) -> Result<(), BuildError> {
         true => Ok(()),
         false => Err(BuildError::Refused(violations)),
     }
-}
-
-/// Finds the file a command would run: absolute as is, a path with a separator against
-/// `cwd`, a bare name in the first `PATH` entry that has it as an executable file.
-pub fn locate(program: &str, cwd: &Path) -> Result<PathBuf, String> {
-    use std::os::unix::fs::PermissionsExt;
-    let is_executable = |path: &Path| {
-        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    let path = Path::new(program);
-    if path.is_absolute() || program.contains('/') {
-        let full = cwd.join(path);
-        return match is_executable(&full) {
-            true => Ok(full),
-            false => Err(format!("{} is not an executable file", full.display())),
-        };
-    }
-    let search = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&search)
-        .map(|dir| cwd.join(dir).join(program))
-        .find(|candidate| is_executable(candidate))
-        .ok_or_else(|| "not on PATH".to_string())
 }

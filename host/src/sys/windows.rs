@@ -1,0 +1,157 @@
+//! The Windows answers.
+//!
+//! Compiled and tested under Wine on the Linux CI machine (see the README's Windows
+//! section for what Wine cannot show).
+
+use std::fs;
+use std::os::windows::fs::OpenOptionsExt;
+use std::path::Path;
+use std::process::ExitStatus;
+
+use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
+use windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OPEN_REPARSE_POINT;
+use windows_sys::Win32::System::JobObjects::{
+    AssignProcessToJobObject, CreateJobObjectW, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JobObjectExtendedLimitInformation,
+    SetInformationJobObject, TerminateJobObject,
+};
+
+use super::ProcessIdentity;
+
+/// The identity of this process's parent. Not known on Windows yet: a client's re-asks
+/// are then never read as retries (the safe side; see the README).
+pub fn parent_process() -> Option<ProcessIdentity> {
+    None
+}
+
+/// Whether `path` is a file that could be run. Windows has no execute bit: a regular
+/// file is enough (`PATHEXT` decides what a bare name may resolve to).
+pub(crate) fn is_executable(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
+/// Creates the directory `dir`. It inherits the ACL of its parent, which under
+/// `%LOCALAPPDATA%` admits only this user, SYSTEM and administrators.
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    fs::create_dir(dir)
+}
+
+/// Why the directory with `meta` is not private, or `None`. Windows: a directory that is
+/// a reparse point (a junction or symlink) is refused; its ACL is inherited (see
+/// [`create_private_dir`]).
+pub(crate) fn private_dir_problem(meta: &fs::Metadata) -> Option<String> {
+    use std::os::windows::fs::MetadataExt;
+    const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x400;
+    (meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0)
+        .then(|| "is a junction or symbolic link".to_string())
+}
+
+/// Makes `options` open a reparse point itself rather than what it points to.
+pub(crate) fn private_no_follow(options: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
+    options.custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
+}
+
+/// Opening never waits for a writer on Windows: nothing to do.
+pub(crate) fn open_without_waiting(options: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
+    options
+}
+
+/// What a file that is not a regular file is, for an error message.
+pub(crate) fn file_kind(file_type: fs::FileType) -> &'static str {
+    match file_type.is_dir() {
+        true => "a directory",
+        false => "not a regular file",
+    }
+}
+
+/// Windows processes end with an exit code, never a signal.
+pub(crate) fn describe_signal(_status: ExitStatus) -> Option<String> {
+    None
+}
+
+/// `argv[0]` cannot differ from the program on Windows: nothing to do.
+pub(crate) fn set_arg0(_command: &mut tokio::process::Command, _name: &str) {}
+
+/// A command's whole process tree: a Job Object that kills every process in it when
+/// told to or when it is closed, so that a timeout kills grandchildren too. A child that
+/// starts a grandchild before it is assigned to the job (a few microseconds after spawn)
+/// leaves that grandchild out.
+#[derive(Debug)]
+pub(crate) struct ProcessTree {
+    job: Option<HANDLE>,
+}
+
+// SAFETY: a job handle may be used from any thread.
+unsafe impl Send for ProcessTree {}
+// SAFETY: the handle is only passed to thread-safe kernel calls.
+unsafe impl Sync for ProcessTree {}
+
+impl ProcessTree {
+    /// Nothing to prepare: the job is made after spawn.
+    pub(crate) fn prepare(_command: &mut tokio::process::Command) {}
+
+    /// A job holding the child just spawned; `None` inside if the job could not be made
+    /// (the child is then killed alone).
+    pub(crate) fn of(child: &tokio::process::Child) -> ProcessTree {
+        let Some(process) = child.raw_handle() else {
+            return ProcessTree { job: None };
+        };
+        // SAFETY: plain Win32 calls on handles this function owns or borrows; the limit
+        // structure is fully initialised (zeroed, then the flag set).
+        unsafe {
+            let job = CreateJobObjectW(std::ptr::null(), std::ptr::null());
+            if job.is_null() {
+                return ProcessTree { job: None };
+            }
+            let mut limits: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = std::mem::zeroed();
+            limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+            let set = SetInformationJobObject(
+                job,
+                JobObjectExtendedLimitInformation,
+                (&limits as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+                std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+            );
+            if set == 0 || AssignProcessToJobObject(job, process as HANDLE) == 0 {
+                CloseHandle(job);
+                return ProcessTree { job: None };
+            }
+            ProcessTree { job: Some(job) }
+        }
+    }
+
+    /// Kills every process in the tree.
+    pub(crate) fn kill(&self) {
+        if let Some(job) = self.job {
+            // SAFETY: `job` is a job handle this tree owns.
+            unsafe { TerminateJobObject(job, 1) };
+        }
+    }
+
+    /// Lets the tree go without killing it: closing a kill-on-close job would kill what
+    /// is left in it, so the handle is closed only after the limit is lifted.
+    pub(crate) fn forget(&mut self) {
+        if let Some(job) = self.job.take() {
+            // SAFETY: `job` is a job handle this tree owns; the zeroed limits lift
+            // kill-on-close before it is closed.
+            unsafe {
+                let limits: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = std::mem::zeroed();
+                SetInformationJobObject(
+                    job,
+                    JobObjectExtendedLimitInformation,
+                    (&limits as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+                    std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+                );
+                CloseHandle(job);
+            }
+        }
+    }
+}
+
+impl Drop for ProcessTree {
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            // SAFETY: closing the last handle of a kill-on-close job kills what is in it.
+            unsafe { CloseHandle(job) };
+        }
+    }
+}
