@@ -1,5 +1,9 @@
 //! The end-to-end tests: one test binary (each binary links wasmtime, so one keeps CI
 //! fast), one module per area. Real plugins, real processes, real servers on loopback.
+//!
+//! Unix only for now: they drive `sh`, Unix sockets and permission bits. On Windows the
+//! library's own tests run under Wine (`scripts/check-platforms`).
+#![cfg(unix)]
 
 mod support;
 

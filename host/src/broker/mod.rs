@@ -28,19 +28,43 @@
 //! - `GET /v1/providers` -> `{"providers": [{provider, fingerprint, expires_at_ms, valid,
 //!   source_calls, last_error}]}` (never a token)
 
+// Without a transport (see `unsupported`), the protocol's server half is unused.
+#![cfg_attr(not(unix), allow(dead_code))]
+
+#[cfg(unix)]
 mod body;
+#[cfg(unix)]
 mod client;
 mod limits;
 mod path;
 mod protocol;
+#[cfg(unix)]
 mod server;
+#[cfg(not(unix))]
+mod unsupported;
 
 pub use crate::paths::{check_private_dir, prepare_private_dir};
+#[cfg(unix)]
 pub use client::{BrokerClient, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
 pub use limits::Limits;
 pub use path::{socket_dir, socket_path, socket_path_in};
 pub use protocol::{ErrorKind, Health, ProviderInfo};
-pub use server::{Broker, LoadError, Loader};
+#[cfg(unix)]
+pub use server::Broker;
+#[cfg(not(unix))]
+pub use unsupported::{Broker, BrokerClient, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+
+use std::sync::Arc;
+
+/// Builds a fresh config and manager for a reload (SIGHUP). Runs on a blocking thread;
+/// an error is logged and the broker keeps serving what it has.
+pub type Loader = Arc<
+    dyn Fn() -> Result<(crate::config::Config, Arc<crate::AuthManager>), LoadError> + Send + Sync,
+>;
+
+/// Why a [`Loader`] could not build a new config and manager (what the caller's
+/// assembly reports: a config, policy or provider error).
+pub type LoadError = Box<dyn std::error::Error + Send + Sync>;
 
 use std::path::PathBuf;
 
@@ -52,6 +76,7 @@ pub fn peer_allowed(our_uid: u32, peer_uid: u32) -> bool {
 }
 
 /// This process's effective uid.
+#[cfg(unix)]
 pub fn our_uid() -> u32 {
     crate::sys::effective_uid()
 }
@@ -155,5 +180,5 @@ pub(crate) fn decode_segment(segment: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests;

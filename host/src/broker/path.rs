@@ -6,7 +6,6 @@
 //! directory, else `$XDG_CACHE_HOME/tokenhost/run` (`~/.cache/tokenhost/run`).
 
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -27,6 +26,6 @@ pub fn socket_path_in(dir: &Path, config: &Path) -> PathBuf {
     let canonical = fs::canonicalize(config)
         .or_else(|_| std::path::absolute(config))
         .unwrap_or_else(|_| config.to_path_buf());
-    let digest = Sha256::digest(canonical.as_os_str().as_bytes());
+    let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
     dir.join(format!("broker-{}.sock", hex::encode(&digest[..8])))
 }

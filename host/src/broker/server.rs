@@ -26,19 +26,11 @@ use super::body::{read_json, too_large};
 use super::limits::{Limits, Slots};
 use super::protocol::UnauthorizedBody;
 use super::protocol::{ErrorBody, ErrorKind, Health, ProviderInfo, ProvidersBody, TokenBody};
-use super::{BrokerError, CONNECT_TIMEOUT, decode_segment, our_uid, peer_allowed};
+use super::{BrokerError, CONNECT_TIMEOUT, Loader, decode_segment, our_uid, peer_allowed};
 use crate::clients::{self, AskLedger, ClientAsk};
 use crate::config::Config;
 use crate::manager::AuthManager;
 use crate::token::Fingerprint;
-
-/// Builds a fresh config and manager for a reload (SIGHUP). Runs on a blocking thread;
-/// an error is logged and the broker keeps serving what it has.
-pub type Loader = Arc<dyn Fn() -> Result<(Config, Arc<AuthManager>), LoadError> + Send + Sync>;
-
-/// Why a [`Loader`] could not build a new config and manager (what the caller's
-/// assembly reports: a config, policy or provider error).
-pub type LoadError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);

@@ -6,6 +6,7 @@
 mod output;
 
 mod check;
+#[cfg(unix)]
 mod demo;
 mod git_credential;
 mod inspect;
@@ -57,6 +58,7 @@ enum Command {
     Schema,
     /// Show the mission end to end on loopback: a token from the oauth2 plugin, 401
     /// recovery after the API revokes it, and a token from a command source.
+    #[cfg(unix)]
     Demo(demo::DemoArgs),
 }
 
@@ -160,6 +162,7 @@ pub fn run() -> ExitCode {
         Command::Precompile(args) => precompile::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Schema => print_schema(),
+        #[cfg(unix)]
         Command::Demo(args) => demo::run(args),
     };
     match result {

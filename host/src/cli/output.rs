@@ -18,8 +18,9 @@ use std::io::Write;
 
 use super::Failure;
 
-/// The exit status when stdout's reader went away: 128 + SIGPIPE.
-pub const BROKEN_PIPE: u8 = 128 + libc::SIGPIPE as u8;
+/// The exit status when stdout's reader went away: 128 + SIGPIPE (13), as a shell
+/// reports a process killed by it; the same number on every platform.
+pub const BROKEN_PIPE: u8 = 128 + 13;
 
 /// `println!` for commands: formats a line onto stdout and flushes it; a write error is
 /// the command's [`Failure`]. Use with `?`.

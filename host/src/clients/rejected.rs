@@ -84,7 +84,7 @@ fn retain_recent(entries: &mut Vec<Entry>, now: u64) {
     entries.retain(|e| now.saturating_sub(e.at_ms) < max_age);
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

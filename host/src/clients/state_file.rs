@@ -53,7 +53,7 @@ impl StateFile {
     }
 
     /// The file's path.
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

@@ -177,6 +177,7 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
     #[test]
     fn root_and_kernel_filesystems_are_never_granted() {
         let dir = tempfile::tempdir().unwrap();
@@ -205,6 +206,7 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
     #[test]
     fn the_guest_sees_a_normalised_path_with_symlinks_kept() {
         let dir = tempfile::tempdir().unwrap();

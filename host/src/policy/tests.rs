@@ -151,6 +151,7 @@ fn command_hash_failure_is_a_violation_and_computed_once() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn command_allowlist_follows_symlinks_in_entries() {
     let dir = tempfile::tempdir().unwrap();
@@ -271,6 +272,7 @@ fn env_ceiling() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn path_ceiling_is_component_wise_on_canonical_paths() {
     let dir = tempfile::tempdir().unwrap();
@@ -423,6 +425,7 @@ fn wrong_types_and_values_are_errors() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn ceilings_of_root_and_kernel_filesystems_are_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -459,6 +462,7 @@ fn parse_errors_do_not_quote_the_file() {
     assert!(!msg.contains("s3cr3t") && !msg.contains('\n'), "{msg}");
 }
 
+#[cfg(unix)]
 #[test]
 fn load_skips_a_missing_system_file_but_not_a_missing_extra() {
     let dir = tempfile::tempdir().unwrap();

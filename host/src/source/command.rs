@@ -23,11 +23,11 @@ mod locate;
 mod output;
 mod process;
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod format_tests;
 #[cfg(test)]
 mod output_tests;
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests;
 
 use std::fmt;

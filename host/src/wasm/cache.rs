@@ -41,6 +41,10 @@
 //! - **Entries are read and written relative to the checked directory handle**, never
 //!   through a symlink, and written atomically (a fresh temporary file, then rename).
 
+#[cfg(unix)]
+mod dir;
+#[cfg(windows)]
+#[path = "cache/dir_windows.rs"]
 mod dir;
 
 use std::hash::{Hash, Hasher};
@@ -271,5 +275,5 @@ impl Hasher for Sha256Hasher {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests;

@@ -181,6 +181,7 @@ async fn retries_refresh_once_and_first_asks_never_do() {
     assert_eq!(calls(), 2);
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn the_file_ledger_carries_handouts_between_processes_without_tokens() {
     let dir = tempfile::tempdir().unwrap();

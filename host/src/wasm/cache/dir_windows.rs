@@ -1,0 +1,102 @@
+//! The compiled cache's directory on Windows: the user's own cache only.
+//!
+//! Windows has no `openat`: entries are opened by path, refusing reparse points
+//! (junctions, symbolic links) on the directory and on each entry. The user's cache lives
+//! under `%LOCALAPPDATA%`, whose inherited ACL admits only the user, SYSTEM and
+//! administrators. An administrator's cache (a directory only an administrator can
+//! change, whose entries the policy may trust) is not supported on Windows yet: opening
+//! one fails, so under a policy that restricts plugins a plugin is compiled in memory.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::windows::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Who must own a cache directory for its entries to be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Owner {
+    /// The user running tokenhost (the user's own cache).
+    CurrentUser,
+    /// An administrator (not supported on Windows yet).
+    Root,
+}
+
+/// An open, checked cache directory.
+#[derive(Debug)]
+pub(super) struct CheckedDir {
+    path: PathBuf,
+}
+
+/// The largest entry read (a compiled 18 MB Python plugin is ~40 MB).
+const MAX_ENTRY_BYTES: u64 = 512 << 20;
+
+const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x400;
+
+fn is_reparse_point(meta: &fs::Metadata) -> bool {
+    meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0
+}
+
+impl CheckedDir {
+    /// Opens the user's cache at `path` (created if `create`); refuses a reparse point
+    /// and an administrator's cache.
+    pub(super) fn open(path: &Path, owner: Owner, create: bool) -> Result<Self, String> {
+        if owner == Owner::Root {
+            return Err("an administrator's compiled cache is not supported on Windows".into());
+        }
+        if create {
+            fs::create_dir_all(path).map_err(|e| e.to_string())?;
+        }
+        let meta = fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+        if is_reparse_point(&meta) {
+            return Err("is a junction or symbolic link".into());
+        }
+        if !meta.is_dir() {
+            return Err("is not a directory".into());
+        }
+        Ok(CheckedDir {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The directory's path, for messages.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether this process may write entries: the user's cache is the user's.
+    pub(super) fn writable(&self) -> bool {
+        true
+    }
+
+    /// Reads entry `name`, if it is a regular file. `None` if it does not exist.
+    pub(super) fn read(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        let path = self.path.join(name);
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        };
+        if is_reparse_point(&meta) || !meta.is_file() {
+            return Err("is not a regular file".into());
+        }
+        let file = File::open(&path).map_err(|e| e.to_string())?;
+        let mut data = Vec::new();
+        file.take(MAX_ENTRY_BYTES)
+            .read_to_end(&mut data)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(data))
+    }
+
+    /// Writes entry `name` atomically from `parts`, in order.
+    pub(super) fn write(&self, name: &str, parts: &[&[u8]]) -> Result<(), String> {
+        let mut file = tempfile::NamedTempFile::new_in(&self.path).map_err(|e| e.to_string())?;
+        parts
+            .iter()
+            .try_for_each(|part| file.write_all(part))
+            .and_then(|()| file.as_file().sync_data())
+            .map_err(|e| e.to_string())?;
+        file.persist(self.path.join(name))
+            .map_err(|e| e.error.to_string())?;
+        Ok(())
+    }
+}
