@@ -12,25 +12,46 @@ pub fn non_empty_env(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.is_empty())
 }
 
-/// `$HOME`, else `/`.
+/// `$HOME` (`%USERPROFILE%` on Windows), else `/`.
 pub(crate) fn home_dir() -> PathBuf {
-    non_empty_env("HOME")
+    let home = if cfg!(windows) { "USERPROFILE" } else { "HOME" };
+    non_empty_env(home)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/"))
 }
 
-/// `$XDG_CACHE_HOME`, else `~/.cache`.
+/// `$XDG_CACHE_HOME` when set; else the platform's: `~/.cache` on Linux,
+/// `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows.
 pub(crate) fn cache_home() -> PathBuf {
     non_empty_env("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| home_dir().join(".cache"))
+        .unwrap_or_else(|| platform_dir("LOCALAPPDATA", "Library/Caches", ".cache"))
 }
 
-/// `$XDG_CONFIG_HOME`, else `~/.config`.
+/// `$XDG_CONFIG_HOME` when set; else the platform's: `~/.config` on Linux,
+/// `~/Library/Application Support` on macOS, `%APPDATA%` on Windows.
 pub(crate) fn config_home() -> PathBuf {
     non_empty_env("XDG_CONFIG_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| home_dir().join(".config"))
+        .unwrap_or_else(|| platform_dir("APPDATA", "Library/Application Support", ".config"))
+}
+
+/// The platform's convention: a Windows known folder from `windows_env`, the macOS
+/// folder under the home directory, or the XDG default under it elsewhere.
+fn platform_dir(windows_env: &str, macos: &str, xdg: &str) -> PathBuf {
+    if cfg!(windows) {
+        if let Some(dir) = non_empty_env(windows_env) {
+            return PathBuf::from(dir);
+        }
+        return home_dir().join("AppData").join(match windows_env {
+            "APPDATA" => "Roaming",
+            _ => "Local",
+        });
+    }
+    match cfg!(target_os = "macos") {
+        true => home_dir().join(macos),
+        false => home_dir().join(xdg),
+    }
 }
 
 /// The user's private runtime directory for tokenhost: `$XDG_RUNTIME_DIR/tokenhost` when

@@ -98,6 +98,8 @@ fn commands_allow_and_deny() {
     assert!(deny.check_plugin("corp", &DIGEST_A).is_empty());
 }
 
+// Unix paths (`/bin/az` is not absolute on Windows).
+#[cfg(unix)]
 #[test]
 fn command_allowlist_by_path_does_not_hash() {
     let p = policy(&format!("[[commands.allow]]\npath = \"{AZ}\"\n"), SYS);
@@ -110,6 +112,8 @@ fn command_allowlist_by_path_does_not_hash() {
     );
 }
 
+// Unix paths (`/bin/az` is not absolute on Windows).
+#[cfg(unix)]
 #[test]
 fn command_allowlist_with_sha256() {
     let p = policy(
@@ -129,6 +133,8 @@ fn command_allowlist_with_sha256() {
     assert_eq!(command(&p, "/usr/bin/other", DIGEST_A).1, 0);
 }
 
+// Unix paths (`/bin/az` is not absolute on Windows).
+#[cfg(unix)]
 #[test]
 fn command_hash_failure_is_a_violation_and_computed_once() {
     let pin = format!(
@@ -389,6 +395,8 @@ fn unknown_keys_and_typos_fail_closed() {
     }
 }
 
+// Unix paths (`/bin/az` is not absolute on Windows).
+#[cfg(unix)]
 #[test]
 fn wrong_types_and_values_are_errors() {
     for text in [

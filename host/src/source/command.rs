@@ -29,6 +29,8 @@ mod format_tests;
 mod output_tests;
 #[cfg(all(test, unix))]
 mod tests;
+#[cfg(all(test, windows))]
+mod windows_tests;
 
 use std::fmt;
 use std::process::ExitStatus;
