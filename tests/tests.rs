@@ -18,5 +18,6 @@ mod network_plugins;
 mod oidc_provider;
 mod plugin_sdk;
 mod policy;
+mod proxy;
 mod reask;
 mod wasm_source;

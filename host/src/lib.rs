@@ -19,6 +19,8 @@ pub mod grants;
 pub mod manager;
 pub mod paths;
 pub mod policy;
+#[cfg(feature = "proxy")]
+pub mod proxy;
 pub mod source;
 pub mod sys;
 pub mod text;
