@@ -128,10 +128,12 @@ impl Upstream {
     }
 
     /// The client's headers made fit to go upstream: hop-by-hop headers, `Host` and the
-    /// client's credential dropped, the provider's headers set.
+    /// client's credential and `Expect` dropped, the provider's headers set.
     pub(crate) fn request_headers(&self, mut headers: HeaderMap) -> HeaderMap {
         drop_hop_by_hop(&mut headers);
         headers.remove(header::HOST);
+        // The proxy's own server answered `Expect: 100-continue` when it read the body.
+        headers.remove(header::EXPECT);
         for name in &CLIENT_CREDENTIALS {
             headers.remove(name);
         }
@@ -215,6 +217,7 @@ mod tests {
             ("transfer-encoding", "chunked"),
             ("upgrade", "h2c"),
             ("host", "127.0.0.1:9"),
+            ("expect", "100-continue"),
             ("authorization", "Bearer thpk_x"),
             ("x-api-key", "thpk_x"),
             ("api-key", "thpk_x"),
