@@ -22,5 +22,6 @@ mod network_plugins;
 mod oidc_provider;
 mod plugin_sdk;
 mod policy;
+mod proxy;
 mod reask;
 mod wasm_source;

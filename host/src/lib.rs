@@ -22,6 +22,9 @@ pub mod grants;
 pub mod manager;
 pub mod paths;
 pub mod policy;
+// Unix for now: its Unix-socket listener and signals (issue 16 tracks Windows).
+#[cfg(all(feature = "proxy", unix))]
+pub mod proxy;
 pub mod source;
 pub mod sys;
 pub mod text;

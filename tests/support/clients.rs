@@ -17,6 +17,29 @@ pub fn codex() -> Result<PathBuf, String> {
     INSTALLED.get_or_init(install_codex).clone()
 }
 
+/// The Python of the venv that holds the pinned OpenAI SDK
+/// (`target/clients/openai-python`), or `Err(reason)` where `scripts/install-clients`
+/// could not install it (no python3 venv, or PyPI unreachable).
+pub fn openai_python() -> Result<PathBuf, String> {
+    static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            // One run of the script installs every client; codex() runs it once.
+            let _ = codex();
+            let root = super::root();
+            let python = root.join("target/clients/openai-python/bin/python");
+            if python.exists() {
+                return Ok(python);
+            }
+            let reason = root.join("target/clients/openai-python.unavailable");
+            Err(std::fs::read_to_string(&reason)
+                .unwrap_or_else(|_| panic!("no {} and no {}", python.display(), reason.display()))
+                .trim()
+                .to_string())
+        })
+        .clone()
+}
+
 fn install_codex() -> Result<PathBuf, String> {
     let root = super::root();
     let output = Command::new(root.join("scripts/install-clients"))

@@ -13,6 +13,8 @@ mod inspect;
 mod new_plugin;
 mod obtain;
 mod precompile;
+#[cfg(unix)]
+mod proxy;
 mod request;
 mod serve;
 mod token;
@@ -54,6 +56,10 @@ enum Command {
     Precompile(precompile::PrecompileArgs),
     /// Serve tokens to other processes on a Unix socket (the token broker).
     Serve(serve::ServeArgs),
+    /// A local endpoint for any HTTP client: forwards to the provider's base_url with its
+    /// token, and recovers from HTTP 401 by itself.
+    #[cfg(unix)]
+    Proxy(proxy::ProxyArgs),
     /// Print the configuration's JSON Schema.
     Schema,
     /// Show the mission end to end on loopback: a token from the oauth2 plugin, 401
@@ -151,7 +157,12 @@ impl Failure {
 /// Parses the arguments, runs the command and returns its exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let quiet = match cli.command {
+        #[cfg(unix)]
+        Command::Proxy(_) => proxy::LOG_DEFAULT,
+        _ => "warn",
+    };
+    init_logging(cli.verbose, quiet);
     let result = match cli.command {
         Command::Token(args) => token::run(args),
         Command::Check(args) => check::run(args),
@@ -161,6 +172,8 @@ pub fn run() -> ExitCode {
         Command::Request(args) => request::run(args, cli.verbose),
         Command::Precompile(args) => precompile::run(args),
         Command::Serve(args) => serve::run(args),
+        #[cfg(unix)]
+        Command::Proxy(args) => proxy::run(args),
         Command::Schema => print_schema(),
         #[cfg(unix)]
         Command::Demo(args) => demo::run(args),
@@ -178,11 +191,12 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
+/// `quiet` is the filter without `-v` (the proxy logs its requests at info).
+fn init_logging(verbose: u8, quiet: &str) {
     // -v raises tokenhost's own level; dependencies stay at warn (wasmtime's trace
     // output alone would bury everything else). RUST_LOG overrides all of it.
     let default = match verbose {
-        0 => "warn",
+        0 => quiet,
         1 => "warn,tokenhost=info",
         2 => "warn,tokenhost=debug",
         _ => "warn,tokenhost=trace",
