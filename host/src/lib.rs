@@ -19,6 +19,7 @@ pub mod grants;
 pub mod manager;
 pub mod paths;
 pub mod policy;
+pub mod secrets;
 pub mod source;
 pub mod sys;
 pub mod text;
@@ -30,5 +31,5 @@ pub use assembly::{ProviderFailure, Tokenhost, TokenhostBuilder, TokenhostError,
 pub use client::{AuthClient, ClientError};
 pub use error::{FailureKind, SourceError};
 pub use manager::{AuthError, AuthManager};
-pub use source::{RefreshReason, TokenSource};
+pub use source::{LoginOptions, RefreshReason, TokenSource};
 pub use token::Token;

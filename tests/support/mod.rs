@@ -119,6 +119,7 @@ pub fn source(
             hosts: grant_hosts(hosts).unwrap(),
             ..grants
         },
+        secrets: Default::default(),
     };
     let granted = tokenhost::grants::Granted::unrestricted(spec);
     tokenhost::wasm::WasmSource::new(&runtime(), "idp".into(), &granted).unwrap()

@@ -26,6 +26,14 @@ pub enum RefreshReason {
     Forced,
 }
 
+/// How an interactive sign-in runs (`tokenhost login`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginOptions {
+    /// Whether a person is at a terminal and a browser may be opened; otherwise URLs are
+    /// printed on stderr.
+    pub interactive: bool,
+}
+
 /// Something that can produce bearer tokens for one provider.
 ///
 /// Implementations validate tokens (through [`Token::new`]) and build every error with
@@ -38,6 +46,14 @@ pub trait TokenSource: Send + Sync + 'static {
 
     /// Returns a new token; the current one is rejected, expiring or unwanted.
     async fn refresh(&self, reason: RefreshReason) -> Result<Token, SourceError>;
+
+    /// Signs a person in, interactively, and returns the first token; `None` when the
+    /// source has no interactive sign-in (the default: commands and 0.1 plugins).
+    /// Only `tokenhost login` calls this; the manager never does.
+    async fn login(&self, options: LoginOptions) -> Option<Result<Token, SourceError>> {
+        let _ = options;
+        None
+    }
 }
 
 /// The SHA-256 of the file at `path`, read as a stream (executables can be large).
