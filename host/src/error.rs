@@ -34,7 +34,8 @@ impl FailureKind {
         matches!(self, FailureKind::Unavailable | FailureKind::Timeout)
     }
 
-    fn label(self) -> &'static str {
+    /// How the kind reads in messages (`denied`, `not signed in`, ...).
+    pub fn label(self) -> &'static str {
         match self {
             FailureKind::InvalidConfig => "invalid configuration",
             FailureKind::Denied => "denied",
