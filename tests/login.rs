@@ -5,6 +5,7 @@
 //! forms over HTTP and follows the redirect to tokenhost's loopback listener.
 
 mod browser;
+mod device;
 mod flows;
 mod keyring;
 

@@ -107,7 +107,27 @@ impl Browser {
     /// Follows `auth_url` through login (as `user`) and consent, and returns the URL the
     /// provider finally redirects to (tokenhost's listener), without requesting it.
     pub fn sign_in(&mut self, auth_url: &str, user: &str) -> String {
-        let (idp, _) = split(auth_url);
+        match self.walk(auth_url, user) {
+            Ok(redirect) => redirect,
+            Err(page) => panic!("the sign-in ended on a page:\n{}", page.body),
+        }
+    }
+
+    /// The device flow's verification page at `url`: enters and confirms the user code
+    /// (already in the URL, `verification_uri_complete`), signs in as `user` and
+    /// consents; the final page.
+    pub fn approve_device(&mut self, url: &str, user: &str) -> Page {
+        match self.walk(url, user) {
+            Ok(redirect) => panic!("the device approval redirected away to {redirect}"),
+            Err(page) => page,
+        }
+    }
+
+    /// Walks the provider's pages: `Ok` with the first redirect away from it, or `Err`
+    /// with a page that has no form this browser knows.
+    fn walk(&mut self, start: &str, user: &str) -> Result<String, Page> {
+        let (idp, _) = split(start);
+        let auth_url = start;
         let base = format!("http://{idp}");
         let mut url = auth_url.to_string();
         let mut form = String::new();
@@ -124,7 +144,7 @@ impl Browser {
                         location.to_string()
                     };
                     if !next.starts_with(&base) {
-                        return next;
+                        return Ok(next);
                     }
                     url = next;
                 }
@@ -136,10 +156,27 @@ impl Browser {
                     url = form_action(&base, &page.body);
                     form = "prompt=consent".to_string();
                 }
+                // verification_uri_complete: a form that script would submit at once.
+                200 if page.body.contains("op.deviceInputForm\" novalidate")
+                    || page.body.contains("<title>Submitting Callback</title>") =>
+                {
+                    url = form_action(&base, &page.body);
+                    let code = input_value(&page.body, "user_code");
+                    form = format!("xsrf={}&user_code={code}", input_value(&page.body, "xsrf"));
+                }
+                200 if page.body.contains("id=\"op.deviceConfirmForm\"") => {
+                    url = form_action(&base, &page.body);
+                    let code = input_value(&page.body, "user_code");
+                    form = format!(
+                        "xsrf={}&user_code={code}&confirm=yes",
+                        input_value(&page.body, "xsrf")
+                    );
+                }
+                200 => return Err(page),
                 status => panic!("unexpected page {status} at {url}:\n{}", page.body),
             }
         }
-        panic!("the sign-in did not end in a redirect");
+        panic!("the sign-in from {auth_url} did not end");
     }
 }
 
@@ -152,4 +189,15 @@ fn form_action(base: &str, body: &str) -> String {
     } else {
         action.to_string()
     }
+}
+
+/// The `value` of the form input named `name` (the first one).
+fn input_value(body: &str, name: &str) -> String {
+    let at = body.find(&format!("name=\"{name}\"")).expect("the input");
+    // The value comes before or after the name, within the same tag.
+    let start = body[..at].rfind('<').unwrap();
+    let end = at + body[at..].find('>').unwrap();
+    let tag = &body[start..end];
+    let value = tag.find("value=\"").expect("a value") + "value=\"".len();
+    tag[value..value + tag[value..].find('"').unwrap()].to_string()
 }

@@ -54,7 +54,12 @@ pub fn login(settings: &Settings, endpoints: &Endpoints) -> Result<Tokens, Error
     interaction::open_browser(complete.as_deref().unwrap_or(&verification))?;
 
     let now = Host.now_ms();
-    let until = now + (expires_s * 1000).min(settings.login_timeout_ms);
+    // End before the host's deadline for the login, so the person gets this plugin's
+    // message rather than a timeout.
+    let budget = settings
+        .login_timeout_ms
+        .saturating_sub(settings.http_timeout_ms + 1000);
+    let until = now + (expires_s * 1000).min(budget);
     let redactor = Redactor::new(&[Secret::new(device_code.clone())]);
     loop {
         std::thread::sleep(std::time::Duration::from_secs(interval_s));
