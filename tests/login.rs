@@ -8,6 +8,7 @@ mod browser;
 mod device;
 mod flows;
 mod keyring;
+mod policy;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -53,6 +53,13 @@ pub fn login(args: LoginArgs) -> Result<(), Failure> {
     let config = args.config.load()?;
     let spec = super::provider_spec(&config, &args.provider)?;
     let factory = args.config.factory()?;
+    if let Some(policy) = factory.policy().denies_interactive_login() {
+        return Err(Failure::usage(format!(
+            "provider \"{}\": interactive login is denied by the administrator's policy {}",
+            tokenhost::text::escaped(&args.provider),
+            policy.display()
+        )));
+    }
     factory.check(spec).map_err(Failure::usage)?;
     let source = factory.build(spec).map_err(Failure::usage)?;
     let interactive =
@@ -87,8 +94,12 @@ pub fn logout(args: LogoutArgs) -> Result<(), Failure> {
             "provider \"{id}\": a command source keeps no sign-in to log out of"
         )));
     };
-    plugin
-        .secrets
+    // The store the policy has the provider use; clearing it is allowed even where the
+    // policy now denies the store.
+    let mut secrets = plugin.secrets.clone();
+    args.config.policy()?.decide_secrets(&mut secrets);
+    secrets.denied = false;
+    secrets
         .store_for(&spec.id)
         .and_then(|store| store.clear())
         .map_err(Failure::source)?;

@@ -287,6 +287,7 @@ fn resolve_provider(
                         None | Some(RawSecretStore::Keyring) => crate::secrets::StoreKind::Keyring,
                         Some(RawSecretStore::File) => crate::secrets::StoreKind::File,
                     },
+                    explicit: auth.secret_store.is_some(),
                     ..SecretsSpec::default()
                 },
             })

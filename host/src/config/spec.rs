@@ -133,6 +133,9 @@ pub struct SecretsSpec {
     pub max_bytes: usize,
     /// The policy denies this store: every use fails, saying so.
     pub denied: bool,
+    /// The provider chose the store (`secret_store` in its `[auth]` table), so a policy's
+    /// default store does not apply.
+    pub explicit: bool,
 }
 
 impl Default for SecretsSpec {
@@ -142,6 +145,7 @@ impl Default for SecretsSpec {
             store: crate::secrets::StoreKind::Keyring,
             max_bytes: crate::secrets::DEFAULT_MAX_BYTES,
             denied: false,
+            explicit: false,
         }
     }
 }
