@@ -58,7 +58,7 @@ struct Live {
 #[derive(Clone, Copy)]
 enum Call {
     Resolve,
-    Refresh(RefreshReason),
+    Refresh(RefreshReason, Option<crate::token::Fingerprint>),
     Login(LoginOptions),
 }
 
@@ -184,7 +184,10 @@ impl WasmSource {
         let outcome = tokio::time::timeout(timeout, async {
             match call {
                 Call::Resolve => guest.resolve(&mut *store).await,
-                Call::Refresh(reason) => guest.refresh(&mut *store, reason, None).await,
+                Call::Refresh(reason, replacing) => {
+                    let replacing = replacing.map(|f| f.to_string());
+                    guest.refresh(&mut *store, reason, replacing).await
+                }
                 Call::Login(options) => guest.login(&mut *store, options.interactive).await,
             }
         })
@@ -196,7 +199,7 @@ impl WasmSource {
         } = store.data_mut().end_call();
         let what = match call {
             Call::Resolve => "resolve",
-            Call::Refresh(_) => "refresh",
+            Call::Refresh(..) => "refresh",
             Call::Login(_) => "login",
         };
         let mut plugin_message = None;
@@ -365,7 +368,15 @@ impl TokenSource for WasmSource {
     }
 
     async fn refresh(&self, reason: RefreshReason) -> Result<Token, SourceError> {
-        self.call(Call::Refresh(reason)).await
+        self.call(Call::Refresh(reason, None)).await
+    }
+
+    async fn refresh_replacing(
+        &self,
+        reason: RefreshReason,
+        replacing: Option<crate::token::Fingerprint>,
+    ) -> Result<Token, SourceError> {
+        self.call(Call::Refresh(reason, replacing)).await
     }
 
     async fn login(&self, options: LoginOptions) -> Option<Result<Token, SourceError>> {
