@@ -207,3 +207,39 @@ async fn a_0_1_plugin_still_loads_and_has_no_login() {
         "{error}"
     );
 }
+
+#[test]
+fn logout_also_empties_a_brokers_cache() {
+    let idp = provider(None);
+    let env = Env::new();
+    let config = config(&env, &idp, Some("file"), "");
+    let run = env.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let run_env = [("XDG_RUNTIME_DIR", run.to_str().unwrap())];
+    sign_in(&env, &idp, &config, &run_env);
+    let cfg = config.to_str().unwrap();
+    let mut serve = env.command(&[]);
+    serve.envs(run_env);
+    let _broker = support::broker::BrokerProcess::start(serve, &run, &config);
+    let brokered = |args: &[&str]| {
+        let mut command = env.command(args);
+        command.envs(run_env).stdin(Stdio::null()).output().unwrap()
+    };
+    let out = brokered(&["token", "corp", "-c", cfg]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(
+        support::broker::source_calls(&run, &config),
+        Some(1),
+        "the broker holds the token"
+    );
+
+    let out = brokered(&["logout", "corp", "-c", cfg]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let out = brokered(&["token", "corp", "-c", cfg]);
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(
+        stderr(&out).contains("not signed in"),
+        "the broker no longer hands out the old token: {}",
+        stderr(&out)
+    );
+}
