@@ -213,7 +213,7 @@ fn check_lists_load_failures_with_exit_2() {
     );
     assert!(text.contains("FAIL w: provider \"w\": plugin"), "{text}");
     assert!(
-        text.contains("does not export tokenhost:plugin/token-source@0.1.0"),
+        text.contains("does not export tokenhost:plugin/token-source@0.2.0"),
         "{text}"
     );
 }
@@ -229,10 +229,10 @@ fn inspect_describes_a_plugin() {
     use sha2::Digest;
     assert_eq!(info["sha256"], hex::encode(sha2::Sha256::digest(&bytes)));
     assert_eq!(info["size"], bytes.len() as u64);
-    assert_eq!(info["contract"], "tokenhost:plugin@0.1.0");
+    assert_eq!(info["contract"], "tokenhost:plugin@0.2.0");
     let imports = info["imports"].as_array().unwrap();
     assert!(
-        imports.iter().any(|i| i == "tokenhost:plugin/host@0.1.0"),
+        imports.iter().any(|i| i == "tokenhost:plugin/host@0.2.0"),
         "{imports:?}"
     );
 

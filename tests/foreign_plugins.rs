@@ -110,6 +110,7 @@ fn spec(lang: Lang, config: &[(&str, &str)]) -> Granted {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         grants: Default::default(),
+        secrets: Default::default(),
     })
 }
 

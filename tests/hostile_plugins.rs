@@ -50,6 +50,7 @@ fn hostile_spec(
         memory_limit_bytes: 64 << 20,
         config,
         grants: Default::default(),
+        secrets: Default::default(),
     };
     adjust(&mut spec);
     let granted = tokenhost::granter::Granted::unrestricted(spec);

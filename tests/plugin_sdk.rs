@@ -82,7 +82,7 @@ fn new_plugin_from_an_empty_folder_to_a_token() {
 
     let inspect = env.run(&["inspect", wasm.to_str().unwrap()]);
     assert!(
-        stdout(&inspect).contains("contract: tokenhost:plugin@0.1.0"),
+        stdout(&inspect).contains("contract: tokenhost:plugin@0.2.0"),
         "{}",
         stdout(&inspect)
     );

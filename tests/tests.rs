@@ -17,6 +17,7 @@ mod git;
 mod grants;
 mod hostile_plugins;
 mod kubectl;
+mod login;
 mod network_errors;
 mod network_plugins;
 mod oidc_provider;

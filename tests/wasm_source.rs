@@ -23,6 +23,7 @@ fn spec(path: std::path::PathBuf, config: &[(&str, &str)]) -> Granted {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         grants: Default::default(),
+        secrets: Default::default(),
     })
 }
 
@@ -170,7 +171,7 @@ fn bad_plugin_files_each_have_their_own_error() {
         (truncated, "is not a valid component"),
         (
             support::plugin("wrong-world"),
-            "does not export tokenhost:plugin/token-source@0.1.0; it exports: example:other/greeter@1.0.0",
+            "does not export tokenhost:plugin/token-source@0.2.0 (or tokenhost:plugin/token-source@0.1.0); it exports: example:other/greeter@1.0.0",
         ),
         (
             support::plugin("future-contract"),

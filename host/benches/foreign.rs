@@ -48,6 +48,7 @@ fn spec(path: PathBuf) -> Granted {
         memory_limit_bytes: 256 << 20,
         config: vec![("token".into(), "tok".into())],
         grants: Default::default(),
+        secrets: Default::default(),
     })
 }
 

@@ -28,6 +28,7 @@ fn token_sources(c: &mut Criterion) {
         memory_limit_bytes: 64 << 20,
         config: vec![("token".into(), "tok".into())],
         grants: Default::default(),
+        secrets: Default::default(),
     };
     let spec = tokenhost::granter::Granted::unrestricted(spec);
     let wasm = WasmSource::new(&plugin_runtime, "bench".into(), &spec).unwrap();
@@ -99,6 +100,7 @@ fn oauth2_vs_curl(c: &mut Criterion) {
             hosts: tokenhost::grants::grant_hosts(&[server.authority()]).unwrap(),
             ..Default::default()
         },
+        secrets: Default::default(),
     };
     let spec = tokenhost::granter::Granted::unrestricted(spec);
     let wasm = WasmSource::new(&plugin_runtime, "bench".into(), &spec).unwrap();

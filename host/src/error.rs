@@ -24,6 +24,9 @@ pub enum FailureKind {
     Crashed,
     /// The source answered with something that is not a usable token.
     BadOutput,
+    /// Nobody is signed in, or the sign-in ended (a revoked refresh token): a person
+    /// must run `tokenhost login <provider>`. Never retried, never prompted for.
+    NotSignedIn,
 }
 
 impl FailureKind {
@@ -32,7 +35,8 @@ impl FailureKind {
         matches!(self, FailureKind::Unavailable | FailureKind::Timeout)
     }
 
-    fn label(self) -> &'static str {
+    /// How the kind reads in messages (`denied`, `not signed in`, ...).
+    pub fn label(self) -> &'static str {
         match self {
             FailureKind::InvalidConfig => "invalid configuration",
             FailureKind::Denied => "denied",
@@ -40,6 +44,7 @@ impl FailureKind {
             FailureKind::Timeout => "timed out",
             FailureKind::Crashed => "failed",
             FailureKind::BadOutput => "bad output",
+            FailureKind::NotSignedIn => "not signed in",
         }
     }
 }
@@ -52,6 +57,7 @@ pub struct SourceError {
     provider: Arc<str>,
     kind: FailureKind,
     message: String,
+    retry_after: Option<std::time::Duration>,
 }
 
 impl SourceError {
@@ -65,7 +71,19 @@ impl SourceError {
             provider: provider.into(),
             kind,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error with the server's retry-after (an `unavailable` from a 429).
+    pub fn with_retry_after(mut self, retry_after: Option<std::time::Duration>) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
+
+    /// How long the server asked to wait before trying again, if it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
     }
 
     /// The provider whose source failed.
@@ -86,6 +104,19 @@ impl SourceError {
 
 impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.kind == FailureKind::NotSignedIn {
+            // `provider "corp": not signed in; run: tokenhost login corp`, with the
+            // source's reason (a revoked sign-in) in parentheses when it gave one.
+            let id = crate::text::escaped(&self.provider);
+            let why = match self.message.is_empty() {
+                true => String::new(),
+                false => format!(" ({})", self.message),
+            };
+            return write!(
+                f,
+                "provider \"{id}\": not signed in{why}; run: tokenhost login {id}"
+            );
+        }
         write!(
             f,
             "provider \"{}\": {}: {}",
@@ -108,6 +139,21 @@ mod tests {
             "provider \"openai\": denied: invalid_client"
         );
         assert_eq!(error.provider(), "openai");
+    }
+
+    #[test]
+    fn not_signed_in_says_what_to_run() {
+        let error = SourceError::new("corp", FailureKind::NotSignedIn, "");
+        assert_eq!(
+            error.to_string(),
+            "provider \"corp\": not signed in; run: tokenhost login corp"
+        );
+        let error = SourceError::new("corp", FailureKind::NotSignedIn, "the sign-in was revoked");
+        assert_eq!(
+            error.to_string(),
+            "provider \"corp\": not signed in (the sign-in was revoked); run: tokenhost login corp"
+        );
+        assert!(!FailureKind::NotSignedIn.is_transient());
     }
 
     #[test]

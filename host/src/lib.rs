@@ -25,6 +25,7 @@ pub mod policy;
 // Unix for now: its Unix-socket listener and signals (issue 16 tracks Windows).
 #[cfg(all(feature = "proxy", unix))]
 pub mod proxy;
+pub mod secrets;
 pub mod source;
 pub mod sys;
 pub mod text;
@@ -38,5 +39,5 @@ pub use client::{AuthClient, ClientError};
 pub use error::{FailureKind, SourceError};
 pub use factory::{BuildError, SourceFactory};
 pub use manager::{AuthError, AuthManager};
-pub use source::{RefreshReason, TokenSource};
+pub use source::{LoginOptions, RefreshReason, TokenSource};
 pub use token::Token;

@@ -54,6 +54,13 @@ fn platform_dir(windows_env: &str, macos: &str, xdg: &str) -> PathBuf {
     }
 }
 
+/// `$XDG_DATA_HOME`, else `~/.local/share`.
+pub(crate) fn data_home() -> PathBuf {
+    non_empty_env("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home_dir().join(".local").join("share"))
+}
+
 /// The user's private runtime directory for tokenhost: `$XDG_RUNTIME_DIR/tokenhost` when
 /// that is an existing absolute directory, else `$XDG_CACHE_HOME/tokenhost/run`
 /// (`~/.cache/tokenhost/run`). Broker sockets and the client records live here. No I/O

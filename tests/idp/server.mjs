@@ -4,7 +4,13 @@
 // CONFIG.json (written by the test):
 //   { "clients": [ { "client_id", "auth": "client_secret_basic" | "private_key_jwt",
 //                    "client_secret"?, "alg"?, "public_key_file"?, "kid"? } ],
-//     "exchange_audiences": ["..."] }
+//     "exchange_audiences": ["..."],
+//     "login_clients": ["..."]?, "access_token_ttl"?: seconds }
+// A `login_clients` id is a public native client (no secret, PKCE) for a person's
+// sign-in: authorization code with a loopback redirect (http://127.0.0.1/callback, any
+// port, RFC 8252) and the device flow, with refresh tokens (rotated, as oidc-provider
+// does for public clients). With login clients, devInteractions gives the login and
+// consent forms a test submits over HTTP.
 // A private_key_jwt client's jwks is the public key in `public_key_file` (PEM, made by
 // the test with openssl), with `kid` if given.
 //
@@ -47,18 +53,33 @@ function client(c) {
   return out;
 }
 
+function loginClient(id) {
+  return {
+    client_id: id,
+    application_type: 'native',
+    grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+    redirect_uris: ['http://127.0.0.1/callback'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'none',
+  };
+}
+
+const loginClients = config.login_clients ?? [];
 const assertions = [];
 const exchanges = [];
 const server = createServer();
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address();
   const provider = new Provider(`http://127.0.0.1:${port}`, {
-    clients: config.clients.map(client),
+    clients: [...config.clients.map(client), ...loginClients.map(loginClient)],
     features: {
       clientCredentials: { enabled: true },
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: loginClients.length > 0 },
+      deviceFlow: { enabled: loginClients.length > 0 },
       introspection: { enabled: true },
+      revocation: { enabled: true },
     },
+    ...(config.access_token_ttl ? { ttl: { AccessToken: config.access_token_ttl } } : {}),
     async assertJwtClientAuthClaimsAndHeader(ctx, claims, header) {
       assertions.push({ header, claims, jwt: ctx.oidc.params.client_assertion });
     },

@@ -42,6 +42,9 @@ impl Env {
             .env_remove("RUST_LOG")
             .env("XDG_CACHE_HOME", self.path().join("cache"))
             .env("XDG_CONFIG_HOME", self.path().join("xdg-config"))
+            .env("XDG_DATA_HOME", self.path().join("data"))
+            // No keyring but a test's own (tests/login/keyring.rs sets one).
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
             .env("HOME", self.path());
         command
     }

@@ -73,6 +73,8 @@ pub fn isolate<'c>(command: &'c mut Command, home: &Path) -> &'c mut Command {
         .env("XDG_RUNTIME_DIR", home.join("run"))
         .env("XDG_CACHE_HOME", home.join("cache"))
         .env("XDG_CONFIG_HOME", home.join("xdg"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
 }
 
 /// A TOML string literal for `path`.
@@ -119,6 +121,7 @@ pub fn source(
             hosts: grant_hosts(hosts).unwrap(),
             ..grants
         },
+        secrets: Default::default(),
     };
     let granted = tokenhost::granter::Granted::unrestricted(spec);
     tokenhost::wasm::WasmSource::new(&runtime(), "idp".into(), &granted).unwrap()

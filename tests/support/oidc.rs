@@ -66,10 +66,14 @@ impl OidcProvider {
     /// Starts a provider with `clients` whose token-exchange grant accepts the audiences
     /// `exchange_audiences`.
     pub fn start(clients: &[Value], exchange_audiences: &[&str]) -> OidcProvider {
+        Self::start_with(json!({"clients": clients, "exchange_audiences": exchange_audiences}))
+    }
+
+    /// Starts a provider with the whole server config `text` (see tests/idp/server.mjs).
+    pub fn start_with(text: Value) -> OidcProvider {
         ensure_installed();
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.json");
-        let text = json!({"clients": clients, "exchange_audiences": exchange_audiences});
         std::fs::write(&config, text.to_string()).unwrap();
         let mut child = Command::new("node")
             .arg(super::root().join("tests/idp/server.mjs"))

@@ -106,6 +106,8 @@ pub enum ErrorKind {
     Crashed,
     /// 502: the source's answer was not a usable token.
     BadOutput,
+    /// 502: nobody is signed in; a person must run `tokenhost login`.
+    NotSignedIn,
     /// 400: the request body or a path segment is malformed.
     BadRequest,
     /// 404: no such endpoint.
@@ -140,6 +142,7 @@ impl ErrorKind {
                 FailureKind::Timeout => ErrorKind::Timeout,
                 FailureKind::Crashed => ErrorKind::Crashed,
                 FailureKind::BadOutput => ErrorKind::BadOutput,
+                FailureKind::NotSignedIn => ErrorKind::NotSignedIn,
             },
         }
     }

@@ -10,6 +10,7 @@ mod check;
 mod demo;
 mod git_credential;
 mod inspect;
+mod login;
 mod new_plugin;
 mod obtain;
 mod precompile;
@@ -41,6 +42,12 @@ struct Cli {
 enum Command {
     /// Print a token for a provider on stdout.
     Token(token::TokenArgs),
+    /// Sign in to a provider whose plugin has an interactive sign-in (SSO).
+    Login(login::LoginArgs),
+    /// Sign out of a provider: delete its stored secrets and cached tokens.
+    Logout(login::LogoutArgs),
+    /// Show whether each provider (or one) has a token: fingerprint and expiry.
+    Status(login::StatusArgs),
     /// Validate every provider; with --resolve, also fetch a token from each.
     Check(check::CheckArgs),
     /// A git credential helper: `get` answers with a provider's token, `erase` reports it
@@ -165,6 +172,9 @@ pub fn run() -> ExitCode {
     init_logging(cli.verbose, quiet);
     let result = match cli.command {
         Command::Token(args) => token::run(args),
+        Command::Login(args) => login::login(args),
+        Command::Logout(args) => login::logout(args),
+        Command::Status(args) => login::status(args),
         Command::Check(args) => check::run(args),
         Command::GitCredential(args) => git_credential::run(args),
         Command::Inspect(args) => inspect::run(args),

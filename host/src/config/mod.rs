@@ -17,7 +17,7 @@ use crate::toml_error::toml_error;
 pub use spec::*;
 
 use crate::grants::{self, Grants};
-use raw::{RawAuth, RawConfig, RawFormat, RawProvider};
+use raw::{RawAuth, RawConfig, RawFormat, RawProvider, RawSecretStore};
 
 /// Default per-call deadline.
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
@@ -224,6 +224,7 @@ fn resolve_provider(
                 ("memory_limit_mb", auth.memory_limit_mb.is_some()),
                 ("config", auth.config.is_some()),
                 ("allowed_hosts", auth.allowed_hosts.is_some()),
+                ("secret_store", auth.secret_store.is_some()),
                 ("allowed_env", auth.allowed_env.is_some()),
                 ("allowed_paths", auth.allowed_paths.is_some()),
             ] {
@@ -281,6 +282,14 @@ fn resolve_provider(
                 memory_limit_bytes: memory_mb * 1024 * 1024,
                 config: plugin_config(auth.config.unwrap_or_default()),
                 grants,
+                secrets: SecretsSpec {
+                    store: match auth.secret_store {
+                        None | Some(RawSecretStore::Keyring) => crate::secrets::StoreKind::Keyring,
+                        Some(RawSecretStore::File) => crate::secrets::StoreKind::File,
+                    },
+                    explicit: auth.secret_store.is_some(),
+                    ..SecretsSpec::default()
+                },
             })
         }
     };

@@ -31,6 +31,7 @@ pub(super) const AUTH_KEYS: &[&str] = &[
     "refresh_interval_ms",
     "memory_limit_mb",
     "allowed_hosts",
+    "secret_store",
     "allowed_env",
     "allowed_paths",
     "config",

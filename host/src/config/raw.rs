@@ -80,9 +80,23 @@ pub struct RawAuth {
     pub allowed_env: Option<Vec<String>>,
     /// Plugin source: directories the plugin may read (read-only). Default: none.
     pub allowed_paths: Option<Vec<String>>,
+    /// Plugin source: where the plugin's secrets (a refresh token) are kept: `keyring`
+    /// (the OS keyring, the default) or `file` (0600 under `$XDG_DATA_HOME/tokenhost`,
+    /// for machines with no keyring). Never chosen silently.
+    pub secret_store: Option<RawSecretStore>,
     /// Plugin source: settings handed to the plugin (`host.config`).
     #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
     pub config: Option<toml::Table>,
+}
+
+/// Where a plugin's secrets are kept.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawSecretStore {
+    /// The OS keyring.
+    Keyring,
+    /// A file under `$XDG_DATA_HOME/tokenhost/secrets`.
+    File,
 }
 
 /// The output formats of a command source.

@@ -141,6 +141,55 @@ pub struct PluginSpec {
     pub config: Vec<(String, String)>,
     /// Capabilities granted beyond the deny-all sandbox.
     pub grants: crate::grants::Grants,
+    /// Where the plugin's secrets (contract 0.2 `secrets`) are kept.
+    pub secrets: SecretsSpec,
+}
+
+/// A plugin's secret storage: `secret_store` from its `[auth]` table, with the policy's
+/// say applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretsSpec {
+    /// The store: the OS keyring unless `secret_store = "file"`.
+    pub store: crate::secrets::StoreKind,
+    /// The most bytes the provider may store (the policy may lower it).
+    pub max_bytes: usize,
+    /// The policy denies this store: every use fails, saying so.
+    pub denied: bool,
+    /// The provider chose the store (`secret_store` in its `[auth]` table), so a policy's
+    /// default store does not apply.
+    pub explicit: bool,
+}
+
+impl Default for SecretsSpec {
+    /// The keyring, [`DEFAULT_MAX_BYTES`](crate::secrets::DEFAULT_MAX_BYTES), allowed.
+    fn default() -> Self {
+        SecretsSpec {
+            store: crate::secrets::StoreKind::Keyring,
+            max_bytes: crate::secrets::DEFAULT_MAX_BYTES,
+            denied: false,
+            explicit: false,
+        }
+    }
+}
+
+impl SecretsSpec {
+    /// The store for `provider`, or why it may not have one.
+    pub fn store_for(
+        &self,
+        provider: &std::sync::Arc<str>,
+    ) -> Result<crate::secrets::SecretStore, crate::secrets::SecretError> {
+        if self.denied {
+            return Err(crate::secrets::SecretError::Denied {
+                provider: provider.to_string(),
+                store: self.store.as_str(),
+            });
+        }
+        Ok(crate::secrets::SecretStore::new(
+            provider.clone(),
+            self.store,
+            self.max_bytes,
+        ))
+    }
 }
 
 impl std::fmt::Debug for CommandSpec {
@@ -164,6 +213,7 @@ impl std::fmt::Debug for PluginSpec {
             .field("memory_limit_bytes", &self.memory_limit_bytes)
             .field("config_keys", &keys)
             .field("grants", &self.grants)
+            .field("secrets", &self.secrets)
             .finish()
     }
 }

@@ -349,7 +349,8 @@ impl AuthManager {
         now: Duration,
     ) -> Result<Token, AuthError> {
         tracing::debug!(provider = %slot.id, ?reason, "refreshing token");
-        let result = slot.source.refresh(reason).await;
+        let replacing = slot.cache.entry().map(|entry| entry.token.fingerprint());
+        let result = slot.source.refresh_replacing(reason, replacing).await;
         self.finish(slot, outcome, result, now)
     }
 

@@ -89,7 +89,37 @@ impl Policy {
             });
             *bytes = max.saturating_mul(MIB);
         }
+        if let SourceSpec::Plugin(plugin) = &mut spec.source {
+            self.decide_secrets(&mut plugin.secrets);
+        }
         (spec, lowered)
+    }
+
+    /// Applies the secret-storage rules to a plugin's `secrets`: the administrator's
+    /// opt-in to the file store (for providers that chose no store), the file store's
+    /// denial (which wins over any opt-in: every use then fails, saying so), and the
+    /// lowest `max_secret_bytes`.
+    pub fn decide_secrets(&self, secrets: &mut crate::config::SecretsSpec) {
+        use crate::secrets::StoreKind;
+        if !secrets.explicit && self.files.iter().any(|f| f.file_store_by_default) {
+            secrets.store = StoreKind::File;
+        }
+        if secrets.store == StoreKind::File && self.files.iter().any(|f| f.deny_file_store) {
+            secrets.denied = true;
+        }
+        if let Some((max, _)) = self.lowest(|f| f.max_secret_bytes) {
+            secrets.max_bytes = secrets
+                .max_bytes
+                .min(usize::try_from(max).unwrap_or(usize::MAX));
+        }
+    }
+
+    /// The policy file that denies interactive login, if one does.
+    pub fn denies_interactive_login(&self) -> Option<&std::path::Path> {
+        self.files
+            .iter()
+            .find(|f| f.deny_interactive_login)
+            .map(|f| f.path.as_path())
     }
 
     /// The lowest ceiling `get` finds in the stack, and the file it is in.
@@ -176,5 +206,64 @@ mod tests {
         let roomy = policy("max_timeout_ms = 60000\nmax_memory_mb = 4096", "/p.toml");
         assert_eq!(roomy.lower_defaults(&command), (command, vec![]));
         assert!(Policy::unrestricted().lower_defaults(&unset).1.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::SecretsSpec;
+    use crate::secrets::StoreKind;
+
+    fn policy(text: &str) -> Policy {
+        Policy::parse(text, Path::new("/etc/tokenhost/policy.toml")).unwrap()
+    }
+
+    #[test]
+    fn the_file_store_opt_in_denial_and_cap() {
+        let mut chosen = SecretsSpec::default();
+        policy("secret_store = \"file\"\nmax_secret_bytes = 100").decide_secrets(&mut chosen);
+        assert_eq!(chosen.store, StoreKind::File);
+        assert_eq!(chosen.max_bytes, 100);
+        assert!(!chosen.denied);
+
+        // A provider's own choice is kept.
+        let mut keyring = SecretsSpec {
+            explicit: true,
+            ..SecretsSpec::default()
+        };
+        policy("secret_store = \"file\"").decide_secrets(&mut keyring);
+        assert_eq!(keyring.store, StoreKind::Keyring);
+
+        // The denial wins over any opt-in.
+        let mut file = SecretsSpec {
+            store: StoreKind::File,
+            explicit: true,
+            ..SecretsSpec::default()
+        };
+        policy("deny_file_store = true").decide_secrets(&mut file);
+        assert!(file.denied);
+        let error = file.store_for(&"corp".into()).unwrap_err().to_string();
+        assert!(
+            error.contains("policy denies the file secret store"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn interactive_login_can_be_denied() {
+        assert_eq!(policy("").denies_interactive_login(), None);
+        assert_eq!(
+            policy("deny_interactive_login = true").denies_interactive_login(),
+            Some(Path::new("/etc/tokenhost/policy.toml"))
+        );
+        let zero = Policy::parse("max_secret_bytes = 0", Path::new("/p")).unwrap_err();
+        assert!(
+            zero.to_string()
+                .contains("max_secret_bytes must be at least 1"),
+            "{zero}"
+        );
     }
 }

@@ -28,6 +28,10 @@ struct RawPolicy {
     allowed_hosts: Option<Vec<String>>,
     allowed_env: Option<Vec<String>>,
     allowed_paths: Option<Vec<String>>,
+    deny_interactive_login: Option<bool>,
+    deny_file_store: Option<bool>,
+    max_secret_bytes: Option<u64>,
+    secret_store: Option<crate::config::raw::RawSecretStore>,
 }
 
 /// `"allow"`, `"deny"`, or a table `{ allow = [ ... ] }`.
@@ -149,6 +153,15 @@ pub(super) struct PolicyFile {
     pub allowed_env: Option<Vec<String>>,
     /// `allowed_paths`.
     pub allowed_paths: Option<Vec<CeilingPath>>,
+    /// `deny_interactive_login = true`: `tokenhost login` is refused.
+    pub deny_interactive_login: bool,
+    /// `deny_file_store = true`: no provider may keep secrets in the file store.
+    pub deny_file_store: bool,
+    /// `max_secret_bytes`: the most bytes of secrets one provider may store.
+    pub max_secret_bytes: Option<u64>,
+    /// `secret_store = "file"`: the administrator opts every provider that did not choose
+    /// into the file store (a headless fleet with no keyring).
+    pub file_store_by_default: bool,
 }
 
 impl PolicyFile {
@@ -165,6 +178,7 @@ impl PolicyFile {
         for (key, value) in [
             ("max_timeout_ms", raw.max_timeout_ms),
             ("max_memory_mb", raw.max_memory_mb),
+            ("max_secret_bytes", raw.max_secret_bytes),
         ] {
             if value == Some(0) {
                 return Err(invalid(format!(
@@ -252,6 +266,13 @@ impl PolicyFile {
             allowed_hosts: raw.allowed_hosts,
             allowed_env: raw.allowed_env,
             allowed_paths,
+            deny_interactive_login: raw.deny_interactive_login.unwrap_or(false),
+            deny_file_store: raw.deny_file_store.unwrap_or(false),
+            max_secret_bytes: raw.max_secret_bytes,
+            file_store_by_default: matches!(
+                raw.secret_store,
+                Some(crate::config::raw::RawSecretStore::File)
+            ),
         })
     }
 }

@@ -8,6 +8,10 @@
 //!
 //! A file may say (absent keys restrict nothing; unknown keys are errors):
 //! - `commands` / `plugins`: `"allow"`, `"deny"`, or an allowlist;
+//! - sign-in and secrets: `deny_interactive_login = true` (no `tokenhost login`),
+//!   `deny_file_store = true` (plugins' secrets only in the OS keyring),
+//!   `max_secret_bytes` (per provider), `secret_store = "file"` (the administrator opts
+//!   providers that chose no store into the file store);
 //! - ceilings: `max_timeout_ms`, `max_memory_mb`, `allowed_hosts`, `allowed_env`,
 //!   `allowed_paths`. A limit or grant set above a ceiling is refused, never clamped; a
 //!   limit left unset takes the ceiling where the ceiling is below tokenhost's default

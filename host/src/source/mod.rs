@@ -24,6 +24,14 @@ pub enum RefreshReason {
     Forced,
 }
 
+/// How an interactive sign-in runs (`tokenhost login`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginOptions {
+    /// Whether a person is at a terminal and a browser may be opened; otherwise URLs are
+    /// printed on stderr.
+    pub interactive: bool,
+}
+
 /// Something that can produce bearer tokens for one provider.
 ///
 /// Implementations validate tokens (through [`Token::new`]) and build every error with
@@ -36,4 +44,24 @@ pub trait TokenSource: Send + Sync + 'static {
 
     /// Returns a new token; the current one is rejected, expiring or unwanted.
     async fn refresh(&self, reason: RefreshReason) -> Result<Token, SourceError>;
+
+    /// [`refresh`](Self::refresh), told the fingerprint of the token being replaced (the
+    /// manager's cached one, if any). The default ignores it; a contract 0.2 plugin gets
+    /// it in its `refresh-context`.
+    async fn refresh_replacing(
+        &self,
+        reason: RefreshReason,
+        replacing: Option<crate::token::Fingerprint>,
+    ) -> Result<Token, SourceError> {
+        let _ = replacing;
+        self.refresh(reason).await
+    }
+
+    /// Signs a person in, interactively, and returns the first token; `None` when the
+    /// source has no interactive sign-in (the default: commands and 0.1 plugins).
+    /// Only `tokenhost login` calls this; the manager never does.
+    async fn login(&self, options: LoginOptions) -> Option<Result<Token, SourceError>> {
+        let _ = options;
+        None
+    }
 }

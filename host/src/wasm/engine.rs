@@ -19,8 +19,9 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
-use super::bindings::{CONTRACT_PACKAGE, TOKEN_SOURCE_EXPORT, TokenProvider, TokenProviderPre};
+use super::bindings::{CONTRACT_PACKAGE, TOKEN_SOURCE_EXPORT, v0_1, v0_2};
 use super::cache::{CompiledCache, Origin};
+use super::guest::{ContractVersion, GuestPre};
 use super::sandbox::PluginState;
 
 /// The largest plugin file read (the biggest real plugins, Python ones, are ~18 MB).
@@ -84,8 +85,9 @@ pub enum PluginLoadError {
     },
     /// The component is built against another major version of the contract.
     #[error(
-        "plugin {path} is built for {found}, but this host speaks {TOKEN_SOURCE_EXPORT}; \
-         rebuild the plugin against this version of the contract"
+        "plugin {path} is built for {found}, but this host speaks {} and {TOKEN_SOURCE_EXPORT}; \
+         rebuild the plugin against one of these versions of the contract",
+        v0_1::TOKEN_SOURCE_EXPORT
     )]
     ContractVersion {
         /// The file.
@@ -94,7 +96,10 @@ pub enum PluginLoadError {
         found: String,
     },
     /// The component does not export the token-source interface.
-    #[error("plugin {path} does not export {TOKEN_SOURCE_EXPORT}; it exports: {exports}")]
+    #[error(
+        "plugin {path} does not export {TOKEN_SOURCE_EXPORT} (or {}); it exports: {exports}",
+        v0_1::TOKEN_SOURCE_EXPORT
+    )]
     NotATokenSource {
         /// The file.
         path: PathBuf,
@@ -129,7 +134,7 @@ pub struct RuntimeError {
 
 /// A plugin file, compiled and linked, ready to instantiate.
 pub struct LoadedPlugin {
-    pub(super) pre: TokenProviderPre<PluginState>,
+    pub(super) pre: GuestPre,
     /// Keeps the deadline enforcer alive for as long as this plugin can run.
     _ticker: Arc<EpochTicker>,
     /// The SHA-256 of the bytes that were compiled.
@@ -204,7 +209,9 @@ impl PluginRuntime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         // wasi:http too: requests are checked against each provider's allowed_hosts.
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        TokenProvider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        // Every contract version's imports: each is its own versioned interface.
+        v0_1::TokenProvider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        v0_2::TokenProvider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
 
         let ticker = EpochTicker::start(&engine)?;
         Ok(Arc::new(PluginRuntime {
@@ -248,7 +255,7 @@ impl PluginRuntime {
             });
         }
         let (component, origin) = self.compile_hashed(path, &bytes, &digest)?;
-        check_exports(&self.engine, &component, path)?;
+        let version = check_exports(&self.engine, &component, path)?;
         let instance_pre =
             self.linker
                 .instantiate_pre(&component)
@@ -256,10 +263,18 @@ impl PluginRuntime {
                     path: path.to_path_buf(),
                     message: error_chain(&e),
                 })?;
-        let pre = TokenProviderPre::new(instance_pre).map_err(|e| PluginLoadError::Invalid {
+        let invalid = |e: wasmtime::Error| PluginLoadError::Invalid {
             path: path.to_path_buf(),
             message: error_chain(&e),
-        })?;
+        };
+        let pre = match version {
+            ContractVersion::V0_1 => {
+                GuestPre::V0_1(v0_1::TokenProviderPre::new(instance_pre).map_err(invalid)?)
+            }
+            ContractVersion::V0_2 => {
+                GuestPre::V0_2(v0_2::TokenProviderPre::new(instance_pre).map_err(invalid)?)
+            }
+        };
         Ok(LoadedPlugin {
             pre,
             _ticker: self.ticker.clone(),
@@ -351,11 +366,12 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<(), PluginLoadError> {
     Ok(())
 }
 
+/// The contract version the component speaks, from its `token-source` export.
 fn check_exports(
     engine: &Engine,
     component: &Component,
     path: &Path,
-) -> Result<(), PluginLoadError> {
+) -> Result<ContractVersion, PluginLoadError> {
     let exports: Vec<String> = component
         .component_type()
         .exports(engine)
@@ -363,14 +379,11 @@ fn check_exports(
         .collect();
     // 0.x versions are compatible within a minor version (semver), so a plugin built
     // against 0.1.1 still speaks 0.1.0's contract.
-    let compatible = TOKEN_SOURCE_EXPORT
-        .rsplit_once('.')
-        .map_or(TOKEN_SOURCE_EXPORT, |(p, _)| p);
-    if exports
+    if let Some(version) = exports
         .iter()
-        .any(|name| name == TOKEN_SOURCE_EXPORT || name.starts_with(&format!("{compatible}.")))
+        .find_map(|name| ContractVersion::of_export(name))
     {
-        return Ok(());
+        return Ok(version);
     }
     let prefix = format!("{CONTRACT_PACKAGE}/token-source@");
     if let Some(found) = exports.iter().find(|name| name.starts_with(&prefix)) {

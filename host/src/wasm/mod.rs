@@ -1,8 +1,10 @@
 //! The WebAssembly source: plugins run as wasmtime components in a deny-all sandbox.
 //!
-//! One concern per module: [`bindings`] (the only `bindgen!`), [`engine`] (the engine,
+//! One concern per module: [`bindings`] (the only `bindgen!`, one module per contract
+//! version), [`guest`] (one interface over those versions), [`engine`] (the engine,
 //! epoch ticker and loading), [`cache`] (compiled code on disk), [`sandbox`] (the store
-//! data and its deny-all builder), `host_impl` (the WIT `host` interface), [`output`]
+//! data and its deny-all builder), `host_impl` (the WIT imports, one file per version),
+//! [`interaction`] (the person-facing side of `login`), [`output`]
 //! (capped stdout/stderr), [`http`] (outgoing requests behind the allowlist: their
 //! proxy, their failures told apart, what is in flight), [`limits`] (one memory budget
 //! for memories, tables and host resources), [`inspect`] (what a plugin imports and
@@ -12,9 +14,11 @@
 pub(crate) mod bindings;
 pub mod cache;
 pub mod engine;
+pub mod guest;
 mod host_impl;
 pub mod http;
 pub mod inspect;
+pub mod interaction;
 pub mod limits;
 pub mod output;
 pub mod sandbox;

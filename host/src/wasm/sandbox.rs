@@ -15,6 +15,10 @@
 //!   streams, pollables), counted by one [`MemoryBudget`]; the resource table holds at
 //!   most [`MAX_RESOURCES`] entries. Growing past either traps instead of failing
 //!   quietly, so the host can say why;
+//! - no interaction with a person: the 0.2 `interaction` imports fail, except during a
+//!   `login` call ([`PluginState::interaction`]);
+//! - the 0.2 `secrets` imports reach only the provider's own store (the keyring unless
+//!   `secret_store = "file"`), capped per provider, and fail when the policy denies it;
 //! - at most [`MAX_IN_FLIGHT`](super::http::MAX_IN_FLIGHT) outgoing requests per provider
 //!   at once.
 //!
@@ -30,14 +34,16 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::bindings::LogLevel;
+use super::host_impl::{LogLevel, SecretAccess};
 use super::http::activity::Activity;
 use super::http::proxy::ProxyRules;
 use super::http::{HttpClient, HttpHooks, RequestSlots, client_for};
+use super::interaction::Interaction;
 use super::limits::{BodyBytes, MAX_RESOURCES, MemoryBudget};
 use super::output::{LogStream, StreamName};
 use crate::granter::Granted;
 use crate::grants::{Grants, HostPattern};
+use crate::secrets::{SecretError, SecretStore};
 
 /// The most host `log` lines a plugin may write per call; the rest are dropped.
 pub const LOG_LINES_PER_CALL: u32 = 100;
@@ -67,6 +73,11 @@ pub struct PluginState {
     pub(super) log_lines: u32,
     /// Host `log` lines dropped in the current call.
     pub(super) log_dropped: u32,
+    /// The person-facing side of a `login` call; `None` in every other call, so the
+    /// `interaction` imports fail outside `login`.
+    pub(super) interaction: Option<Interaction>,
+    /// The provider's secret store, and its lock while a call holds it.
+    pub(super) secrets: SecretAccess,
 }
 
 /// Builds a [`PluginState`] that grants nothing beyond what the module comment lists.
@@ -79,6 +90,8 @@ pub struct Sandbox {
     client: Option<HttpClient>,
     /// The provider's request slots, shared by all its instances.
     slots: RequestSlots,
+    /// The provider's secret store, or why it may not have one.
+    secrets: Result<SecretStore, SecretError>,
 }
 
 impl Sandbox {
@@ -94,6 +107,7 @@ impl Sandbox {
                 Arc::new(ProxyRules::from_env()),
             )?),
         };
+        let secrets = spec.secrets.store_for(&provider);
         Ok(Sandbox {
             provider,
             config: spec.config.clone().into(),
@@ -102,6 +116,7 @@ impl Sandbox {
             hosts,
             client,
             slots: RequestSlots::default(),
+            secrets,
         })
     }
 
@@ -159,6 +174,8 @@ impl Sandbox {
             deadline: Instant::now(),
             log_lines: 0,
             log_dropped: 0,
+            interaction: None,
+            secrets: SecretAccess::new(self.secrets.clone()),
         })
     }
 }
@@ -174,6 +191,7 @@ impl PluginState {
         self.requests.begin_call();
         self.stdout.begin_call();
         self.stderr.begin_call();
+        self.secrets.begin_call(deadline);
     }
 
     /// Ends a call: flushes output and returns what the host knows about it (the
@@ -187,6 +205,8 @@ impl PluginState {
             );
         }
         self.stdout.end_call();
+        self.interaction = None;
+        self.secrets.end_call();
         CallEnd {
             last_stderr: self.stderr.end_call(),
             requests: self.requests.snapshot(),

@@ -21,14 +21,15 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::{GuestError, GuestRefreshReason, GuestToken, RefreshContext, TokenProvider};
 use super::engine::{EPOCH_TICK, LoadedPlugin, PluginLoadError, PluginRuntime, error_chain};
+use super::guest::{ContractVersion, Guest, GuestFailure, GuestToken};
 use super::http::activity::CallRequests;
+use super::interaction::Interaction;
 use super::limits::{MemoryLimitExceeded, TooManyResources};
 use super::sandbox::{CallEnd, PluginState, Sandbox};
 use crate::error::{FailureKind, SourceError};
 use crate::granter::Granted;
-use crate::source::{RefreshReason, TokenSource};
+use crate::source::{LoginOptions, RefreshReason, TokenSource};
 use crate::token::Token;
 
 /// A token source that calls a WebAssembly component plugin.
@@ -40,17 +41,25 @@ pub struct WasmSource {
     memory_limit_bytes: u64,
     /// The plugin's own `http_timeout_ms` setting, if its config has one.
     http_timeout_ms: Option<u64>,
+    /// The deadline of a `login` call: the plugin config's `login_timeout_ms`, else
+    /// [`DEFAULT_LOGIN_TIMEOUT`] (a person needs minutes, not the call's `timeout_ms`).
+    login_timeout: Duration,
     live: tokio::sync::Mutex<Option<Live>>,
 }
 
+/// How long a `login` may take when the plugin's config sets no `login_timeout_ms`.
+pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(300);
+
 struct Live {
     store: Store<PluginState>,
-    bindings: TokenProvider,
+    guest: Guest,
 }
 
+#[derive(Clone, Copy)]
 enum Call {
     Resolve,
-    Refresh(RefreshReason),
+    Refresh(RefreshReason, Option<crate::token::Fingerprint>),
+    Login(LoginOptions),
 }
 
 impl WasmSource {
@@ -86,11 +95,16 @@ impl WasmSource {
                 message,
             }
         })?;
-        let http_timeout_ms = spec
-            .config
-            .iter()
-            .find(|(key, _)| key == "http_timeout_ms")
-            .and_then(|(_, value)| value.trim().parse::<u64>().ok());
+        let setting = |name: &str| {
+            spec.config
+                .iter()
+                .find(|(key, _)| key == name)
+                .and_then(|(_, value)| value.trim().parse::<u64>().ok())
+        };
+        let http_timeout_ms = setting("http_timeout_ms");
+        let login_timeout = setting("login_timeout_ms")
+            .filter(|&ms| ms > 0)
+            .map_or(DEFAULT_LOGIN_TIMEOUT, Duration::from_millis);
         if let Some(warning) = http_timeout_warning(http_timeout_ms, spec.timeout) {
             tracing::warn!(provider = %provider, "{warning}");
         }
@@ -101,8 +115,14 @@ impl WasmSource {
             timeout: spec.timeout,
             memory_limit_bytes: spec.memory_limit_bytes,
             http_timeout_ms,
+            login_timeout,
             live: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// The contract version the plugin speaks.
+    pub fn contract(&self) -> ContractVersion {
+        self.plugin.pre.version()
     }
 
     /// The SHA-256 of the plugin bytes that were compiled.
@@ -128,10 +148,10 @@ impl WasmSource {
         store.data_mut().begin_call(deadline);
         store.set_epoch_deadline(1);
         let instantiated =
-            tokio::time::timeout(self.timeout, self.plugin.pre.instantiate_async(&mut store)).await;
+            tokio::time::timeout(self.timeout, self.plugin.pre.instantiate(&mut store)).await;
         let end = store.data_mut().end_call();
         let result = match instantiated {
-            Ok(Ok(bindings)) => Ok(Live { store, bindings }),
+            Ok(Ok(guest)) => Ok(Live { store, guest }),
             Ok(Err(e)) => Err(self.trap_error("starting", &e, end.last_stderr, &end.requests)),
             Err(_) => Err(self.timeout_error(&end.requests)),
         };
@@ -144,21 +164,31 @@ impl WasmSource {
         if live.is_none() {
             *live = Some(self.instantiate().await?);
         }
-        let Live { store, bindings } = live.as_mut().expect("instantiated above");
-        let deadline = Instant::now() + self.timeout;
+        let Live { store, guest } = live.as_mut().expect("instantiated above");
+        let timeout = match call {
+            Call::Login(_) => self.login_timeout,
+            _ => self.timeout,
+        };
+        let deadline = Instant::now() + timeout;
         store.data_mut().begin_call(deadline);
+        if let Call::Login(options) = call {
+            // Only a login call can reach the person (see `interaction`).
+            store.data_mut().interaction = Some(Interaction::new(
+                self.provider.clone(),
+                options.interactive,
+                deadline,
+            ));
+        }
         // The callback runs every tick: it yields, or interrupts once past the deadline.
         store.set_epoch_deadline(1);
-        let source = bindings.tokenhost_plugin_token_source();
-        let outcome = tokio::time::timeout(self.timeout, async {
+        let outcome = tokio::time::timeout(timeout, async {
             match call {
-                Call::Resolve => source.call_resolve(&mut *store).await,
-                Call::Refresh(reason) => {
-                    let context = RefreshContext {
-                        reason: guest_reason(reason),
-                    };
-                    source.call_refresh(&mut *store, context).await
+                Call::Resolve => guest.resolve(&mut *store).await,
+                Call::Refresh(reason, replacing) => {
+                    let replacing = replacing.map(|f| f.to_string());
+                    guest.refresh(&mut *store, reason, replacing).await
                 }
+                Call::Login(options) => guest.login(&mut *store, options.interactive).await,
             }
         })
         .await;
@@ -169,7 +199,8 @@ impl WasmSource {
         } = store.data_mut().end_call();
         let what = match call {
             Call::Resolve => "resolve",
-            Call::Refresh(_) => "refresh",
+            Call::Refresh(..) => "refresh",
+            Call::Login(_) => "login",
         };
         let mut plugin_message = None;
         let result = match outcome {
@@ -185,7 +216,7 @@ impl WasmSource {
             }
             Err(_elapsed) => {
                 *live = None;
-                Err(self.timeout_error(&requests))
+                Err(self.timeout_error_after(timeout, &requests))
             }
         };
         let failure = plugin_message
@@ -206,17 +237,31 @@ impl WasmSource {
 
     /// The plugin's error with the host's note added, and the plugin's own (capped)
     /// message, which its log lines may repeat.
-    fn guest_error(&self, error: GuestError, requests: &CallRequests) -> (SourceError, String) {
+    fn guest_error(&self, error: GuestFailure, requests: &CallRequests) -> (SourceError, String) {
+        let mut retry_after = None;
         let (kind, message) = match error {
-            GuestError::InvalidConfig(m) => (FailureKind::InvalidConfig, m),
-            GuestError::Denied(m) => (FailureKind::Denied, m),
-            GuestError::Unavailable(m) => (FailureKind::Unavailable, m),
+            GuestFailure::InvalidConfig(m) => (FailureKind::InvalidConfig, m),
+            GuestFailure::Denied(m) => (FailureKind::Denied, m),
+            GuestFailure::Unavailable {
+                message,
+                retry_after_ms,
+            } => {
+                retry_after = retry_after_ms.map(Duration::from_millis);
+                (FailureKind::Unavailable, message)
+            }
+            GuestFailure::NotSignedIn(m) => (FailureKind::NotSignedIn, m),
+            GuestFailure::Unsupported(m) => (
+                FailureKind::InvalidConfig,
+                format!("the plugin does not support this: {m}"),
+            ),
         };
         let message = cap(&message);
-        (
-            self.error(kind, with_host_note(&message, requests)),
-            message,
-        )
+        let error = match kind {
+            // The sign-in message is for a person; the host's request note is not.
+            FailureKind::NotSignedIn => self.error(kind, message.clone()),
+            _ => self.error(kind, with_host_note(&message, requests)),
+        };
+        (error.with_retry_after(retry_after), message)
     }
 
     fn trap_error(
@@ -277,7 +322,13 @@ impl WasmSource {
 
     /// The plugin ran out of time: names the request it was waiting for, if any.
     fn timeout_error(&self, requests: &CallRequests) -> SourceError {
-        let timeout_ms = self.timeout.as_millis();
+        self.timeout_error_after(self.timeout, requests)
+    }
+
+    /// Like [`timeout_error`](Self::timeout_error), for a call whose deadline was
+    /// `timeout` (a login's is longer).
+    fn timeout_error_after(&self, timeout: Duration, requests: &CallRequests) -> SourceError {
+        let timeout_ms = timeout.as_millis();
         let mut message = format!("plugin did not answer within {timeout_ms} ms");
         if let Some((request, age)) = &requests.waiting_for {
             let others = match requests.in_flight {
@@ -317,15 +368,22 @@ impl TokenSource for WasmSource {
     }
 
     async fn refresh(&self, reason: RefreshReason) -> Result<Token, SourceError> {
-        self.call(Call::Refresh(reason)).await
+        self.call(Call::Refresh(reason, None)).await
     }
-}
 
-fn guest_reason(reason: RefreshReason) -> GuestRefreshReason {
-    match reason {
-        RefreshReason::Unauthorized => GuestRefreshReason::Unauthorized,
-        RefreshReason::Expiring => GuestRefreshReason::Expiring,
-        RefreshReason::Forced => GuestRefreshReason::Forced,
+    async fn refresh_replacing(
+        &self,
+        reason: RefreshReason,
+        replacing: Option<crate::token::Fingerprint>,
+    ) -> Result<Token, SourceError> {
+        self.call(Call::Refresh(reason, replacing)).await
+    }
+
+    async fn login(&self, options: LoginOptions) -> Option<Result<Token, SourceError>> {
+        match self.contract() {
+            ContractVersion::V0_1 => None,
+            ContractVersion::V0_2 => Some(self.call(Call::Login(options)).await),
+        }
     }
 }
 

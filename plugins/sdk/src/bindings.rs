@@ -5,8 +5,10 @@
 //! [`crate::log`](mod@crate::log) the imports. They are public so that a plugin that needs
 //! something this crate does not wrap yet can still reach it.
 
+// Contract 0.2 (`wit/v0.2`); plugins built with an older release of this crate speak
+// 0.1, which the host keeps loading.
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/v0.2",
     world: "token-provider",
     pub_export_macro: true,
     export_macro_name: "__export_token_provider",

@@ -1,4 +1,4 @@
-//! The contract's three kinds of failure.
+//! The contract's kinds of failure.
 
 /// Why a plugin could not produce a token; mirrors the WIT `error` variant, whose kind
 /// tells the host whether retrying can help.
@@ -13,6 +13,13 @@ pub enum Error {
     Denied(String),
     /// A transient failure (network, 5xx, rate limit); retrying later may help.
     Unavailable(String),
+    /// Nobody is signed in, or the sign-in ended (a revoked refresh token): a person must
+    /// run `tokenhost login <provider>`. The message says why, or is empty.
+    NotSignedIn(String),
+    /// The plugin does not support what was asked (the default [`login`]).
+    ///
+    /// [`login`]: crate::TokenSource::login
+    Unsupported(String),
 }
 
 impl Error {
@@ -31,10 +38,19 @@ impl Error {
         Error::Unavailable(message.into())
     }
 
+    /// An [`Error::NotSignedIn`].
+    pub fn not_signed_in(message: impl Into<String>) -> Self {
+        Error::NotSignedIn(message.into())
+    }
+
     /// The message, whatever the kind.
     pub fn message(&self) -> &str {
         match self {
-            Error::InvalidConfig(m) | Error::Denied(m) | Error::Unavailable(m) => m,
+            Error::InvalidConfig(m)
+            | Error::Denied(m)
+            | Error::Unavailable(m)
+            | Error::NotSignedIn(m)
+            | Error::Unsupported(m) => m,
         }
     }
 
@@ -44,6 +60,8 @@ impl Error {
             Error::InvalidConfig(m) => Error::InvalidConfig(f(m)),
             Error::Denied(m) => Error::Denied(f(m)),
             Error::Unavailable(m) => Error::Unavailable(f(m)),
+            Error::NotSignedIn(m) => Error::NotSignedIn(f(m)),
+            Error::Unsupported(m) => Error::Unsupported(f(m)),
         }
     }
 }
@@ -54,6 +72,8 @@ impl std::fmt::Display for Error {
             Error::InvalidConfig(_) => "invalid config",
             Error::Denied(_) => "denied",
             Error::Unavailable(_) => "unavailable",
+            Error::NotSignedIn(_) => "not signed in",
+            Error::Unsupported(_) => "unsupported",
         };
         write!(f, "{kind}: {}", self.message())
     }

@@ -34,6 +34,8 @@
 //! - [`log`](mod@log) and the [`info!`]-style macros: lines in the host's log;
 //! - [`http`]: requests over wasi:http, JSON and form bodies, and the mapping of
 //!   failures to the contract's error kinds;
+//! - [`interaction`] (during [`TokenSource::login`]: a message, a browser, one loopback
+//!   redirect) and [`storage`] (small per-provider values such as a refresh token);
 //! - [`secret`], [`redact`], [`form`], [`url`], [`oauth`]: the building blocks of OAuth 2.0
 //!   flows.
 //!
@@ -46,12 +48,14 @@ pub mod config;
 mod error;
 pub mod form;
 pub mod http;
+pub mod interaction;
 pub mod log;
 pub mod oauth;
 mod platform;
 pub mod redact;
 pub mod secret;
 mod source;
+pub mod storage;
 pub mod testing;
 mod token;
 pub mod url;
@@ -59,14 +63,14 @@ pub mod url;
 pub use config::Config;
 pub use error::Error;
 pub use platform::{Host, MAX_FILE_BYTES, Platform};
-pub use source::{RefreshReason, TokenSource};
+pub use source::{LoginOptions, RefreshReason, TokenSource};
 pub use token::Token;
 
 /// The version of the `tokenhost:plugin` WIT package this crate builds plugins for.
 /// The host refuses a plugin built for a contract major version it does not know.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::source::{refresh, resolve};
+    pub use crate::source::{login, refresh, resolve};
 }

@@ -12,6 +12,14 @@ use std::cell::RefCell;
 use crate::bindings::tokenhost::plugin::types as wit;
 use crate::{Config, Error, Token};
 
+/// How a login runs (the WIT `login-options`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginOptions {
+    /// Whether a person is at a terminal and the host may open a browser; otherwise
+    /// [`crate::interaction::open_browser`] prints the URL.
+    pub interactive: bool,
+}
+
 /// Why the host asks for a new token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RefreshReason {
@@ -61,6 +69,18 @@ pub trait TokenSource: Sized + 'static {
         let _ = reason;
         self.resolve()
     }
+
+    /// Signs a person in (`tokenhost login <provider>`) with the [`crate::interaction`]
+    /// helpers, keeps what later calls need with [`crate::storage`], and returns the
+    /// first token. `resolve` and `refresh` must never wait for a person.
+    ///
+    /// The default says the plugin has no interactive sign-in.
+    fn login(&mut self, options: LoginOptions) -> Result<Token, Error> {
+        let _ = options;
+        Err(Error::Unsupported(
+            "this plugin has no interactive sign-in".to_string(),
+        ))
+    }
 }
 
 /// Exports a [`TokenSource`] as the plugin's `token-source` interface. Call it once, at
@@ -93,6 +113,12 @@ macro_rules! export_token_source {
                 ) -> ::std::result::Result<wit::Token, wit::Error> {
                     INSTANCE.with(|instance| $crate::__private::refresh(instance, context))
                 }
+
+                fn login(
+                    options: wit::LoginOptions,
+                ) -> ::std::result::Result<wit::Token, wit::Error> {
+                    INSTANCE.with(|instance| $crate::__private::login(instance, options))
+                }
             }
 
     $crate::bindings::__export_token_provider!(Export with_types_in $crate::bindings);
@@ -120,6 +146,18 @@ pub fn refresh<T: TokenSource>(
     call(instance, |source: &mut T| source.refresh(reason))
 }
 
+/// The export's `login`, on the instance's value.
+#[doc(hidden)]
+pub fn login<T: TokenSource>(
+    instance: &RefCell<Option<T>>,
+    options: wit::LoginOptions,
+) -> Result<wit::Token, wit::Error> {
+    let options = LoginOptions {
+        interactive: options.interactive,
+    };
+    call(instance, |source: &mut T| source.login(options))
+}
+
 fn call<T: TokenSource>(
     instance: &RefCell<Option<T>>,
     f: impl FnOnce(&mut T) -> Result<Token, Error>,
@@ -142,6 +180,11 @@ fn to_wit_error(e: Error) -> wit::Error {
     match e {
         Error::InvalidConfig(m) => wit::Error::InvalidConfig(m),
         Error::Denied(m) => wit::Error::Denied(m),
-        Error::Unavailable(m) => wit::Error::Unavailable(m),
+        Error::Unavailable(message) => wit::Error::Unavailable(wit::UnavailableError {
+            message,
+            retry_after_ms: None,
+        }),
+        Error::NotSignedIn(m) => wit::Error::NotSignedIn(m),
+        Error::Unsupported(m) => wit::Error::Unsupported(m),
     }
 }

@@ -1,7 +1,5 @@
-//! The only place `bindgen!` runs: host-side bindings for the `token-provider` world.
-//!
-//! The rest of the crate uses the re-exports below, so a wasmtime upgrade that changes
-//! generated names is fixed here.
+//! Bindings for contract 0.1 (`wit/token-source.wit`), frozen: every plugin built for
+//! 0.1 keeps loading and behaving as it did.
 
 #[allow(missing_docs)]
 mod generated {
@@ -21,8 +19,5 @@ pub use generated::tokenhost::plugin::types::{
 };
 pub use generated::{TokenProvider, TokenProviderPre};
 
-/// The contract's package and version, as the plugin's export name spells it.
+/// The export name of this version's `token-source` interface.
 pub const TOKEN_SOURCE_EXPORT: &str = "tokenhost:plugin/token-source@0.1.0";
-
-/// The contract's package name without a version.
-pub const CONTRACT_PACKAGE: &str = "tokenhost:plugin";

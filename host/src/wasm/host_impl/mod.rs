@@ -1,4 +1,5 @@
-//! The host side of the WIT `host` interface: `log` and `config`.
+//! The host side of the WIT imports, one file per contract version ([`v0_1`], [`v0_2`])
+//! over the shared logic here: `log` and `config`, and (0.2) `interaction` and `secrets`.
 //!
 //! `log` goes to `tracing` under the provider id, capped in length and in lines per call
 //! so a plugin cannot flood the log. `config` returns the provider's `auth.config` table.
@@ -8,12 +9,26 @@
 //! logging "resolve failed: <the error it returns>") is written at info level (shown with
 //! `-v`), every other one at its own level.
 
-use super::bindings::{HostImports, LogLevel, TypesImports};
+mod secrets;
+mod v0_1;
+mod v0_2;
+
+pub(super) use secrets::SecretAccess;
+
 use super::sandbox::{LOG_LINE_MAX, LOG_LINES_PER_CALL, PluginState};
 
-impl TypesImports for PluginState {}
+/// A log level, whatever the contract version that sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
 
-impl HostImports for PluginState {
+impl PluginState {
+    /// The WIT `host.log`.
     fn log(&mut self, level: LogLevel, message: String) {
         if self.log_lines >= LOG_LINES_PER_CALL {
             self.log_dropped = self.log_dropped.saturating_add(1);
@@ -30,6 +45,7 @@ impl HostImports for PluginState {
         }
     }
 
+    /// The WIT `host.config`.
     fn config(&mut self) -> Vec<(String, String)> {
         self.config.to_vec()
     }

@@ -1,0 +1,27 @@
+//! Bindings for contract 0.2 (`wit/v0.2/token-source.wit`): 0.1 plus `login`, the
+//! `interaction` and `secrets` imports, the rejected token's fingerprint, `retry-after`
+//! and `not-signed-in`. Every import is async: a redirect, a keyring or a lock may wait.
+
+#[allow(missing_docs)]
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.2",
+        world: "token-provider",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+pub use generated::exports::tokenhost::plugin::token_source::{
+    Error as GuestError, LoginOptions, RefreshContext, Token as GuestToken,
+};
+pub use generated::tokenhost::plugin::host::{Host as HostImports, LogLevel};
+pub use generated::tokenhost::plugin::interaction::Host as InteractionImports;
+pub use generated::tokenhost::plugin::secrets::Host as SecretsImports;
+pub use generated::tokenhost::plugin::types::{
+    Host as TypesImports, RefreshReason as GuestRefreshReason,
+};
+pub use generated::{TokenProvider, TokenProviderPre};
+
+/// The export name of this version's `token-source` interface.
+pub const TOKEN_SOURCE_EXPORT: &str = "tokenhost:plugin/token-source@0.2.0";
