@@ -19,7 +19,9 @@ pub mod store;
 
 use tokenhost_plugin::redact::Redactor;
 use tokenhost_plugin::secret::Secret;
-use tokenhost_plugin::{Config, Error, LoginOptions, RefreshReason, Token, TokenSource};
+use tokenhost_plugin::{
+    Config, Error, LoginOptions, RefreshContext, RefreshReason, Token, TokenSource,
+};
 
 use oidc::{Endpoints, Refused};
 use settings::{Flow, Settings};
@@ -86,6 +88,20 @@ impl TokenSource for OidcLogin {
             store::forget_access_token()?;
         }
         self.refresh_grant()
+    }
+
+    fn refresh_with(&mut self, context: RefreshContext) -> Result<Token, Error> {
+        // Another process may have refreshed already (the host's lock serialised us): a
+        // fresh stored token that is not the one being replaced is the answer, unless a
+        // person forced a new one.
+        if context.reason != RefreshReason::Forced
+            && let Some(rejected) = &context.rejected_fingerprint
+            && let Some(token) = store::fresh_access_token()?
+            && store::fingerprint(&token.value) != *rejected
+        {
+            return Ok(token);
+        }
+        self.refresh(context.reason)
     }
 
     fn login(&mut self, options: LoginOptions) -> Result<Token, Error> {

@@ -62,3 +62,21 @@ pub fn forget_access_token() -> Result<(), Error> {
     storage::delete(ACCESS_TOKEN)?;
     storage::delete(EXPIRES_AT)
 }
+
+/// The host's fingerprint of a token value: `sha256:` and the first 8 bytes of its
+/// SHA-256 in hex (as in the WIT `refresh-context`).
+pub fn fingerprint(value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(value.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fingerprints_are_the_hosts() {
+        // sha256("abc") = ba7816bf8f01cfea...
+        assert_eq!(super::fingerprint("abc"), "sha256:ba7816bf8f01cfea");
+    }
+}

@@ -63,7 +63,7 @@ pub mod url;
 pub use config::Config;
 pub use error::Error;
 pub use platform::{Host, MAX_FILE_BYTES, Platform};
-pub use source::{LoginOptions, RefreshReason, TokenSource};
+pub use source::{LoginOptions, RefreshContext, RefreshReason, TokenSource};
 pub use token::Token;
 
 /// The version of the `tokenhost:plugin` WIT package this crate builds plugins for.

@@ -48,6 +48,17 @@ impl std::fmt::Display for RefreshReason {
     }
 }
 
+/// What the host knows about a refresh (the WIT `refresh-context`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshContext {
+    /// Why the host asks.
+    pub reason: RefreshReason,
+    /// The fingerprint of the token being replaced (`sha256:` and 16 hex digits of the
+    /// SHA-256 of its value), if the host holds one: a plugin that caches tokens can tell
+    /// whether the rejected token is the one it holds.
+    pub rejected_fingerprint: Option<String>,
+}
+
 /// A token source: what a plugin implements. Export it with
 /// [`export_token_source!`](crate::export_token_source).
 pub trait TokenSource: Sized + 'static {
@@ -68,6 +79,12 @@ pub trait TokenSource: Sized + 'static {
     fn refresh(&mut self, reason: RefreshReason) -> Result<Token, Error> {
         let _ = reason;
         self.resolve()
+    }
+
+    /// [`TokenSource::refresh`] with everything the host knows. The default calls
+    /// `refresh` with the reason.
+    fn refresh_with(&mut self, context: RefreshContext) -> Result<Token, Error> {
+        self.refresh(context.reason)
     }
 
     /// Signs a person in (`tokenhost login <provider>`) with the [`crate::interaction`]
@@ -143,7 +160,11 @@ pub fn refresh<T: TokenSource>(
         wit::RefreshReason::Expiring => RefreshReason::Expiring,
         wit::RefreshReason::Forced => RefreshReason::Forced,
     };
-    call(instance, |source: &mut T| source.refresh(reason))
+    let context = RefreshContext {
+        reason,
+        rejected_fingerprint: context.rejected_fingerprint,
+    };
+    call(instance, |source: &mut T| source.refresh_with(context))
 }
 
 /// The export's `login`, on the instance's value.
