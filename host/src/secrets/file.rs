@@ -4,7 +4,6 @@
 //! the new, never half of one.
 
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// The largest secrets file read.
@@ -13,24 +12,17 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 /// The file's text, `None` if it does not exist. Refuses a file others can read.
 pub fn read(path: &Path) -> Result<Option<String>, String> {
     use std::io::Read;
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-    {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
-    };
+    let file =
+        match crate::sys::private_no_follow(std::fs::OpenOptions::new().read(true)).open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
+        };
     let meta = file
         .metadata()
         .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "{} is readable by others (mode {mode:o}); refusing it (chmod 600 it)",
-            path.display()
-        ));
+    if let Some(problem) = crate::sys::private_file_problem(&meta) {
+        return Err(format!("{} {problem}; refusing it", path.display()));
     }
     let mut text = String::new();
     file.take(MAX_FILE_BYTES)
@@ -43,8 +35,7 @@ pub fn read(path: &Path) -> Result<Option<String>, String> {
 pub fn write(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), String> {
     crate::paths::prepare_private_dir(dir).map_err(|e| e.to_string())?;
     let mut temp = tempfile::Builder::new()
-        .prefix(".secrets-")
-        .permissions(std::fs::Permissions::from_mode(0o600))
+        .prefix(".secrets-") // created 0600 on Unix
         .tempfile_in(dir)
         .map_err(|e| format!("cannot create a file in {}: {e}", dir.display()))?;
     temp.write_all(bytes)

@@ -1,9 +1,8 @@
-//! The per-provider lock across processes: an exclusive `flock` on
+//! The per-provider lock across processes: an exclusive lock (`flock`, `LockFileEx`) on
 //! `<data>/tokenhost/locks/<provider>.lock`, released when the [`SecretLock`] is dropped
 //! (or the process dies: the kernel drops it with the descriptor). Waiting is bounded:
 //! the lock is tried every few milliseconds until the caller's deadline.
 
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -37,17 +36,15 @@ impl SecretLock {
             .open(&path)
             .map_err(|e| LockError::Io(format!("cannot open {}: {e}", path.display())))?;
         loop {
-            // SAFETY: flock on a descriptor this function owns; no memory is involved.
-            let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if taken == 0 {
-                return Ok(SecretLock { _file: file });
-            }
-            let error = std::io::Error::last_os_error();
-            if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
-                return Err(LockError::Io(format!(
-                    "cannot lock {}: {error}",
-                    path.display()
-                )));
+            match file.try_lock() {
+                Ok(()) => return Ok(SecretLock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(error)) => {
+                    return Err(LockError::Io(format!(
+                        "cannot lock {}: {error}",
+                        path.display()
+                    )));
+                }
             }
             if Instant::now() + RETRY > deadline {
                 return Err(LockError::Timeout);

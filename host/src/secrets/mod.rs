@@ -327,5 +327,5 @@ pub(crate) fn file_stem(provider: &str) -> String {
     format!("{safe}-{}", hex::encode(&digest[..8]))
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests;

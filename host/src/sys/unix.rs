@@ -93,6 +93,13 @@ pub(crate) fn private_dir_problem(meta: &fs::Metadata) -> Option<String> {
     (mode & 0o022 != 0).then(|| format!("writable by others (mode {mode:o}); run chmod 700 on it"))
 }
 
+/// Why the file with `meta` is not private to this user (others may read or write it),
+/// or `None`.
+pub(crate) fn private_file_problem(meta: &fs::Metadata) -> Option<String> {
+    let mode = meta.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| format!("is readable by others (mode {mode:o}); chmod 600 it"))
+}
+
 /// Makes `options` refuse to open a symlink (`O_NOFOLLOW`) and create files private to
 /// this user (mode 0600).
 pub(crate) fn private_no_follow(options: &mut fs::OpenOptions) -> &mut fs::OpenOptions {

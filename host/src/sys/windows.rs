@@ -46,6 +46,12 @@ pub(crate) fn private_dir_problem(meta: &fs::Metadata) -> Option<String> {
         .then(|| "is a junction or symbolic link".to_string())
 }
 
+/// Why the file with `meta` is not private, or `None`: a reparse point is refused; its
+/// ACL is inherited from the private directory it is in.
+pub(crate) fn private_file_problem(meta: &fs::Metadata) -> Option<String> {
+    private_dir_problem(meta)
+}
+
 /// Makes `options` open a reparse point itself rather than what it points to.
 pub(crate) fn private_no_follow(options: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
     options.custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
