@@ -234,6 +234,14 @@ impl World {
 }
 
 /// A reqwest client for the tests (no proxy from the environment, no pool limits).
+/// Sends `request`: the status and the JSON body (`null` when it is not JSON).
+pub async fn status_and_json(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }

@@ -4,19 +4,14 @@
 use std::time::{Duration, Instant};
 
 use super::recovery::futures_join;
-use super::{ProxyProcess, World, client};
+use super::{ProxyProcess, World, client, status_and_json};
 
 /// `GET <proxy>/<path>`: the status and the JSON body.
 async fn get(proxy: &ProxyProcess, path: &str) -> (u16, serde_json::Value) {
-    let response = client()
+    let request = client()
         .get(format!("{}{path}", proxy.url))
-        .bearer_auth(&proxy.key)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+        .bearer_auth(&proxy.key);
+    status_and_json(request).await
 }
 
 #[test]

@@ -2,20 +2,15 @@
 //! replays the request once; a second 401, or a body too large to replay, goes back to
 //! the client as upstream sent it.
 
-use super::{World, client};
+use super::{World, client, status_and_json};
 
 /// Sends `POST /chat/completions` with `body` and the proxy's key.
 async fn post(url: &str, key: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
-    let response = client()
+    let request = client()
         .post(format!("{url}/chat/completions"))
         .bearer_auth(key)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+        .body(body);
+    status_and_json(request).await
 }
 
 #[test]
