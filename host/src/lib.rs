@@ -6,6 +6,7 @@
 //! 401 recovery) -> callers such as [`AuthClient`], which sends requests with the token
 //! and retries once after HTTP 401. Tokens travel as [`Token`], which never prints its value.
 #![deny(missing_docs)]
+#![deny(unreachable_pub)]
 
 mod assembly;
 #[cfg(feature = "broker")]

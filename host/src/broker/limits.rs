@@ -78,7 +78,7 @@ pub(super) struct Full {
 
 impl Slots {
     /// Room for `max` connections (at least one).
-    pub fn new(max: usize) -> Arc<Slots> {
+    pub(super) fn new(max: usize) -> Arc<Slots> {
         Arc::new(Slots {
             max: max.max(1),
             open: Mutex::new(Vec::new()),
@@ -97,7 +97,7 @@ impl Slots {
     /// A slot for a new connection, held until the [`Held`] drops. When all are taken,
     /// the connection idle longest loses its slot (it is notified, and closes); when all
     /// are serving, [`Full`].
-    pub fn take(self: &Arc<Self>) -> Result<Held, Full> {
+    pub(super) fn take(self: &Arc<Self>) -> Result<Held, Full> {
         let mut open = self.lock();
         if open.len() >= self.max {
             let idlest = open
@@ -122,13 +122,13 @@ impl Slots {
 
 impl Slot {
     /// Marks a request as being served until the guard drops.
-    pub fn serving(self: &Arc<Self>) -> Serving {
+    pub(super) fn serving(self: &Arc<Self>) -> Serving {
         self.serving.fetch_add(1, Ordering::AcqRel);
         Serving(self.clone())
     }
 
     /// Resolves when the slot was given to a newer connection: close this one.
-    pub async fn evicted(&self) {
+    pub(super) async fn evicted(&self) {
         self.evicted.notified().await
     }
 }
@@ -138,7 +138,7 @@ pub(super) struct Held(Arc<Slot>);
 
 impl Held {
     /// The slot.
-    pub fn slot(&self) -> &Arc<Slot> {
+    pub(super) fn slot(&self) -> &Arc<Slot> {
         &self.0
     }
 }

@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 /// How much of a request body is kept for a replay by default.
-pub const DEFAULT_REPLAY_CAP: usize = 8 * 1024 * 1024;
+pub(super) const DEFAULT_REPLAY_CAP: usize = 8 * 1024 * 1024;
 
 /// A request body ready to go upstream.
 pub(crate) enum RequestBody {

@@ -13,7 +13,7 @@ use http::Method;
 use crate::token::Fingerprint;
 
 /// The target of the request lines, for `RUST_LOG` filters.
-pub const TARGET: &str = "tokenhost::proxy";
+pub(super) const TARGET: &str = "tokenhost::proxy";
 
 /// Logs one answered request. `token` is the one upstream answered to, if any got there.
 pub(crate) fn request(

@@ -5,13 +5,13 @@
 //! so a wasmtime upgrade that changes generated names is fixed here. Which version a
 //! plugin speaks is decided once, at load, from its exports (see `guest`).
 
-pub mod v0_1;
-pub mod v0_2;
+pub(crate) mod v0_1;
+pub(crate) mod v0_2;
 
-pub use v0_2 as latest;
+pub(crate) use v0_2 as latest;
 
 /// The contract's package name without a version.
-pub const CONTRACT_PACKAGE: &str = "tokenhost:plugin";
+pub(crate) const CONTRACT_PACKAGE: &str = "tokenhost:plugin";
 
 /// The newest contract's `token-source` export, e.g. for error messages.
-pub const TOKEN_SOURCE_EXPORT: &str = latest::TOKEN_SOURCE_EXPORT;
+pub(crate) const TOKEN_SOURCE_EXPORT: &str = latest::TOKEN_SOURCE_EXPORT;

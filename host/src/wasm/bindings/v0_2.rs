@@ -12,16 +12,16 @@ mod generated {
     });
 }
 
-pub use generated::exports::tokenhost::plugin::token_source::{
+pub(crate) use generated::exports::tokenhost::plugin::token_source::{
     Error as GuestError, LoginOptions, RefreshContext, Token as GuestToken,
 };
-pub use generated::tokenhost::plugin::host::{Host as HostImports, LogLevel};
-pub use generated::tokenhost::plugin::interaction::Host as InteractionImports;
-pub use generated::tokenhost::plugin::secrets::Host as SecretsImports;
-pub use generated::tokenhost::plugin::types::{
+pub(crate) use generated::tokenhost::plugin::host::{Host as HostImports, LogLevel};
+pub(crate) use generated::tokenhost::plugin::interaction::Host as InteractionImports;
+pub(crate) use generated::tokenhost::plugin::secrets::Host as SecretsImports;
+pub(crate) use generated::tokenhost::plugin::types::{
     Host as TypesImports, RefreshReason as GuestRefreshReason,
 };
-pub use generated::{TokenProvider, TokenProviderPre};
+pub(crate) use generated::{TokenProvider, TokenProviderPre};
 
 /// The export name of this version's `token-source` interface.
-pub const TOKEN_SOURCE_EXPORT: &str = "tokenhost:plugin/token-source@0.2.0";
+pub(crate) const TOKEN_SOURCE_EXPORT: &str = "tokenhost:plugin/token-source@0.2.0";
