@@ -20,13 +20,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(200);
 /// How long a client waits for an answer by default.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn unsupported(socket: &Path) -> std::io::Error {
+fn unsupported() -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::Unsupported,
-        format!(
-            "the token broker is not available on this platform yet ({})",
-            socket.display()
-        ),
+        "the token broker is not available on this platform yet; \
+         `tokenhost token` runs the provider's source in-process instead",
     )
 }
 
@@ -43,7 +41,7 @@ impl BrokerClient {
     pub async fn try_connect(socket: &Path) -> Result<BrokerClient, BrokerError> {
         Err(BrokerError::NotRunning {
             socket: socket.to_path_buf(),
-            source: unsupported(socket),
+            source: unsupported(),
         })
     }
 
@@ -105,7 +103,7 @@ impl Broker {
         Err(BrokerError::Io {
             what: "cannot serve at",
             path: socket.to_path_buf(),
-            source: unsupported(socket),
+            source: unsupported(),
         })
     }
 
