@@ -12,7 +12,7 @@ use bytes::Bytes;
 use support::idp::{Reply, Seen, Server};
 use tokenhost::SourceFactory;
 use tokenhost::config::Config;
-use tokenhost::wasm::CompiledCache;
+use tokenhost::source::wasm::CompiledCache;
 use tokenhost::{AuthClient, AuthError, AuthManager, ClientError};
 
 /// What the plugin resolves first; refreshes return TOKEN-1, TOKEN-2, ...

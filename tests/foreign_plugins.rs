@@ -17,9 +17,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokenhost::config::PluginSpec;
 use tokenhost::granter::Granted;
-use tokenhost::wasm::cache::Origin;
-use tokenhost::wasm::inspect::inspect;
-use tokenhost::wasm::{CompiledCache, PluginRuntime, WasmSource};
+use tokenhost::source::wasm::cache::Origin;
+use tokenhost::source::wasm::inspect::inspect;
+use tokenhost::source::wasm::{CompiledCache, PluginRuntime, WasmSource};
 use tokenhost::{FailureKind, RefreshReason, TokenSource};
 
 /// Big interpreters: a generous deadline and memory cap (see `measure_limits`).

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokenhost::config::PluginSpec;
-use tokenhost::wasm::{CompiledCache, PluginRuntime, WasmSource};
+use tokenhost::source::wasm::{CompiledCache, PluginRuntime, WasmSource};
 use tokenhost::{FailureKind, RefreshReason, SourceError, Token, TokenSource};
 
 const TIMEOUT: Duration = Duration::from_millis(500);
@@ -425,16 +425,16 @@ async fn concurrent_requests_are_capped_per_provider() {
     let most_open = server.most_open.load(Ordering::SeqCst);
     let accepted = server.accepted.load(Ordering::SeqCst);
     assert!(
-        most_open <= tokenhost::wasm::http::MAX_IN_FLIGHT,
+        most_open <= tokenhost::source::wasm::http::MAX_IN_FLIGHT,
         "{most_open} connections open at once ({outcome})"
     );
     assert!(
-        accepted <= tokenhost::wasm::http::MAX_IN_FLIGHT,
+        accepted <= tokenhost::source::wasm::http::MAX_IN_FLIGHT,
         "{accepted} connections in all ({outcome})"
     );
     // The first MAX_PENDING requests are served (queued for a slot); the rest are
     // refused at once with a code that says why.
-    let pending = tokenhost::wasm::http::MAX_PENDING;
+    let pending = tokenhost::source::wasm::http::MAX_PENDING;
     assert!(outcome.contains(&format!("ok={pending}")), "{outcome}");
     assert!(
         outcome.contains(&format!("ConnectionLimitReached={}", 2000 - pending)),

@@ -16,7 +16,11 @@ use tokenhost::grants::Grants;
 use tokenhost::{FailureKind, TokenSource};
 
 /// The oauth2 plugin asking `token_url`, allowed `host`, with a 3 s deadline.
-fn oauth2(token_url: &str, host: &str, extra: &[(&str, &str)]) -> tokenhost::wasm::WasmSource {
+fn oauth2(
+    token_url: &str,
+    host: &str,
+    extra: &[(&str, &str)],
+) -> tokenhost::source::wasm::WasmSource {
     let mut config = vec![
         ("token_url", token_url.to_string()),
         ("client_id", "c".to_string()),
@@ -40,7 +44,7 @@ fn oauth2(token_url: &str, host: &str, extra: &[(&str, &str)]) -> tokenhost::was
 }
 
 /// Resolves once; the error (which must be `unavailable`) and what was logged.
-async fn failure(source: &tokenhost::wasm::WasmSource) -> (String, String) {
+async fn failure(source: &tokenhost::source::wasm::WasmSource) -> (String, String) {
     let log = CapturedLog::default();
     let guard = log.start();
     let err = source.resolve().await.unwrap_err();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use support::idp::{Reply, Server};
 use support::source;
 use tokenhost::grants::Grants;
-use tokenhost::wasm::WasmSource;
+use tokenhost::source::wasm::WasmSource;
 use tokenhost::{AuthManager, FailureKind, TokenSource};
 
 const SECRET: &str = "s3cr3t-client-secret!&=";

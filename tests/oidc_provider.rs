@@ -11,7 +11,7 @@ use crate::support::oidc::{Keys, OidcProvider, key_client, key_material, secret_
 use std::path::Path;
 
 use tokenhost::grants::{Grants, grant_paths};
-use tokenhost::wasm::WasmSource;
+use tokenhost::source::wasm::WasmSource;
 use tokenhost::{FailureKind, RefreshReason, TokenSource};
 
 const SECRET: &str = "s3cr3t-client-secret-value";

@@ -10,7 +10,7 @@ use sha2::Digest;
 use tokenhost::SourceFactory;
 use tokenhost::config::Config;
 use tokenhost::policy::Policy;
-use tokenhost::wasm::CompiledCache;
+use tokenhost::source::wasm::CompiledCache;
 
 fn sha256_of(path: &Path) -> String {
     hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tokenhost::config::PluginSpec;
 use tokenhost::granter::Granted;
-use tokenhost::wasm::cache::Origin;
-use tokenhost::wasm::{CompiledCache, PluginLoadError, PluginRuntime, WasmSource};
+use tokenhost::source::wasm::cache::Origin;
+use tokenhost::source::wasm::{CompiledCache, PluginLoadError, PluginRuntime, WasmSource};
 use tokenhost::{AuthManager, FailureKind, RefreshReason, TokenSource};
 
 fn spec(path: std::path::PathBuf, config: &[(&str, &str)]) -> Granted {

@@ -15,8 +15,8 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokenhost::config::PluginSpec;
 use tokenhost::granter::Granted;
-use tokenhost::wasm::cache::Origin;
-use tokenhost::wasm::{CompiledCache, PluginRuntime, WasmSource};
+use tokenhost::source::wasm::cache::Origin;
+use tokenhost::source::wasm::{CompiledCache, PluginRuntime, WasmSource};
 use tokenhost::{RefreshReason, TokenSource};
 
 /// The JS and Python artifacts, or `None` (with a note) when they were not built.

@@ -12,8 +12,8 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokenhost::config::{CommandSpec, OutputFormat, PluginSpec};
 use tokenhost::source::command::CommandSource;
-use tokenhost::wasm::cache::Origin;
-use tokenhost::wasm::{CompiledCache, PluginRuntime, WasmSource};
+use tokenhost::source::wasm::cache::Origin;
+use tokenhost::source::wasm::{CompiledCache, PluginRuntime, WasmSource};
 use tokenhost::{RefreshReason, TokenSource};
 
 fn token_sources(c: &mut Criterion) {

@@ -21,7 +21,7 @@ use crate::factory::{BuildError, SourceFactory};
 use crate::manager::AuthManager;
 use crate::policy::{Policy, PolicyError};
 #[cfg(feature = "wasm")]
-use crate::wasm::CompiledCache;
+use crate::source::wasm::CompiledCache;
 
 /// The config, policy, sources and manager of one tokenhost, built by
 /// [`Tokenhost::builder`].

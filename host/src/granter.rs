@@ -6,7 +6,7 @@
 //! sets ceilings. `decide` lowers what the provider left unset to the ceilings, refuses
 //! what it set above them, and returns a [`Granted`] plugin. A [`Granted`] can be made
 //! only here, or by [`Granted::unrestricted`], the explicit way to run a plugin under no
-//! policy at all; [`WasmSource`](crate::wasm::WasmSource) and the sandbox take nothing
+//! policy at all; [`WasmSource`](crate::source::wasm::WasmSource) and the sandbox take nothing
 //! else. So no path from a config to a running plugin can skip the policy unnoticed.
 
 use crate::config::{PluginSpec, ProviderSpec, SourceSpec};

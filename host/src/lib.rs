@@ -2,7 +2,7 @@
 //!
 //! Data flows one way: [`config`] (parse and validate) -> [`source`] (build a
 //! [`TokenSource`] per provider: a [`CommandSource`](source::command::CommandSource) or a
-//! [`WasmSource`](wasm::WasmSource)) -> [`AuthManager`] (cache, expiry, single-flight,
+//! [`WasmSource`](source::wasm::WasmSource)) -> [`AuthManager`] (cache, expiry, single-flight,
 //! 401 recovery) -> callers such as [`AuthClient`], which sends requests with the token
 //! and retries once after HTTP 401. Tokens travel as [`Token`], which never prints its value.
 #![deny(missing_docs)]
@@ -32,8 +32,6 @@ pub mod sys;
 pub mod text;
 pub mod token;
 mod toml_error;
-#[cfg(feature = "wasm")]
-pub mod wasm;
 
 pub use assembly::{ProviderFailure, Tokenhost, TokenhostBuilder, TokenhostError, load_config};
 pub use client::{AuthClient, ClientError};

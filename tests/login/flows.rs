@@ -188,7 +188,7 @@ fn logout_deletes_the_sign_in() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_0_1_plugin_still_loads_and_has_no_login() {
-    use tokenhost::wasm::guest::ContractVersion;
+    use tokenhost::source::wasm::guest::ContractVersion;
     use tokenhost::{LoginOptions, TokenSource};
     let hostile = support::source("hostile", &[], Default::default(), &[], 5000);
     assert_eq!(hostile.contract(), ContractVersion::V0_1);

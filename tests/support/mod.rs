@@ -83,9 +83,9 @@ pub fn toml_path(path: &Path) -> String {
 }
 
 /// One plugin runtime (and compiled cache) per test binary.
-pub fn runtime() -> std::sync::Arc<tokenhost::wasm::PluginRuntime> {
+pub fn runtime() -> std::sync::Arc<tokenhost::source::wasm::PluginRuntime> {
     use std::sync::Arc;
-    use tokenhost::wasm::{CompiledCache, PluginRuntime};
+    use tokenhost::source::wasm::{CompiledCache, PluginRuntime};
     static RUNTIME: std::sync::OnceLock<(Arc<PluginRuntime>, tempfile::TempDir)> =
         std::sync::OnceLock::new();
     let (runtime, _) = RUNTIME.get_or_init(|| {
@@ -106,7 +106,7 @@ pub fn source(
     grants: tokenhost::grants::Grants,
     config: &[(&str, String)],
     timeout_ms: u64,
-) -> tokenhost::wasm::WasmSource {
+) -> tokenhost::source::wasm::WasmSource {
     use std::time::Duration;
     use tokenhost::grants::{Grants, grant_hosts};
     let spec = tokenhost::config::PluginSpec {
@@ -124,5 +124,5 @@ pub fn source(
         secrets: Default::default(),
     };
     let granted = tokenhost::granter::Granted::unrestricted(spec);
-    tokenhost::wasm::WasmSource::new(&runtime(), "idp".into(), &granted).unwrap()
+    tokenhost::source::wasm::WasmSource::new(&runtime(), "idp".into(), &granted).unwrap()
 }

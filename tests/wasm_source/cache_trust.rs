@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use tokenhost::SourceFactory;
 use tokenhost::config::Config;
 use tokenhost::policy::Policy;
-use tokenhost::wasm::{CompiledCache, PluginRuntime};
+use tokenhost::source::wasm::{CompiledCache, PluginRuntime};
 
 use crate::support;
 

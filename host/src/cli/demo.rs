@@ -36,7 +36,7 @@ use tokenhost::SourceFactory;
 use tokenhost::Token;
 use tokenhost::client::{AuthClient, ClientError};
 use tokenhost::config::Config;
-use tokenhost::wasm::CompiledCache;
+use tokenhost::source::wasm::CompiledCache;
 
 use self::servers::{Hit, Ledger, TOKEN_PATH};
 use super::{ConfigArg, Failure};

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::Failure;
-use tokenhost::wasm::{CompiledCache, PluginRuntime, inspect::inspect};
+use tokenhost::source::wasm::{CompiledCache, PluginRuntime, inspect::inspect};
 
 /// Arguments of `tokenhost inspect`.
 #[derive(clap::Args)]

@@ -99,7 +99,7 @@ impl ConfigArg {
     /// commands that check a provider before deciding to build it.
     fn factory(&self) -> Result<tokenhost::SourceFactory, Failure> {
         Ok(tokenhost::SourceFactory::with_policy(
-            tokenhost::wasm::CompiledCache::default_location(),
+            tokenhost::source::wasm::CompiledCache::default_location(),
             self.policy()?,
         ))
     }

@@ -1,14 +1,14 @@
 //! `tokenhost precompile`: fills the administrator's compiled-plugin cache.
 //!
 //! Under a plugin allowlist, users' own caches are not trusted (they could hold forged
-//! code under an approved digest; see `tokenhost::wasm::cache`), so each process would
+//! code under an approved digest; see `tokenhost::source::wasm::cache`), so each process would
 //! compile its plugins afresh: 30 ms for a Rust plugin, seconds for JavaScript or Python.
 //! Run as root, this command compiles the approved plugins once into the admin cache,
 //! which every user then reads and nobody else can write.
 
 use std::path::PathBuf;
 
-use tokenhost::wasm::{CompiledCache, PluginRuntime};
+use tokenhost::source::wasm::{CompiledCache, PluginRuntime};
 
 use super::{ConfigArg, Failure};
 
@@ -60,7 +60,7 @@ pub fn run(args: PrecompileArgs) -> Result<(), Failure> {
             "{name}: sha256 {} ({}) in {dir}",
             hex::encode(loaded.sha256),
             match loaded.origin {
-                tokenhost::wasm::cache::Origin::Cache => "already compiled",
+                tokenhost::source::wasm::cache::Origin::Cache => "already compiled",
                 _ => "compiled",
             }
         )?;

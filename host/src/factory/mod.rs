@@ -16,7 +16,7 @@ use crate::policy::{Policy, Violation, check_pin};
 use crate::source::TokenSource;
 use crate::source::command::{CheckedProgram, CommandSource, locate};
 #[cfg(feature = "wasm")]
-use crate::wasm::{CompiledCache, PluginLoadError, PluginRuntime};
+use crate::source::wasm::{CompiledCache, PluginLoadError, PluginRuntime};
 use plugins::Plugins;
 
 /// A provider's source could not be built.
@@ -49,7 +49,7 @@ pub enum BuildError {
     /// The WebAssembly runtime could not start.
     #[cfg(feature = "wasm")]
     #[error(transparent)]
-    Runtime(#[from] crate::wasm::RuntimeError),
+    Runtime(#[from] crate::source::wasm::RuntimeError),
     /// A plugin provider, in a build without the `wasm` feature.
     #[error("provider \"{provider}\": this build of tokenhost runs no plugins (feature `wasm`)")]
     NoWasm {

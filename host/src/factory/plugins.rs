@@ -20,7 +20,7 @@ mod enabled {
     use std::sync::OnceLock;
 
     use super::*;
-    use crate::wasm::{CompiledCache, PluginLoadError, PluginRuntime, WasmSource};
+    use crate::source::wasm::{CompiledCache, PluginLoadError, PluginRuntime, WasmSource};
 
     /// The compiled-code cache and the runtime, started on first use.
     pub(crate) struct Plugins {
@@ -73,7 +73,7 @@ mod enabled {
             granted: &Granted,
         ) -> Result<[u8; 32], BuildError> {
             use sha2::Digest;
-            let bytes = crate::wasm::read_plugin_file(&granted.plugin().path)
+            let bytes = crate::source::wasm::read_plugin_file(&granted.plugin().path)
                 .map_err(|source| plugin_error(provider, source))?;
             Ok(sha2::Sha256::digest(&bytes).into())
         }

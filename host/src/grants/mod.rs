@@ -1,6 +1,6 @@
 //! Every capability a plugin can ask for, validated in one place.
 //!
-//! A plugin starts with nothing (see [`crate::wasm::sandbox`]). A provider's `auth`
+//! A plugin starts with nothing (see [`crate::source::wasm::sandbox`]). A provider's `auth`
 //! table may grant three kinds of capability, each with one function here that
 //! validates the request before anything is granted:
 //! - [`grant_hosts`]: `allowed_hosts`, the authorities the plugin may send wasi:http

@@ -212,7 +212,7 @@ impl Policy {
     /// Whether some file limits which plugins may run (an allowlist, or `"deny"`). Then
     /// the user is the party the policy constrains, and nothing the user can write, such
     /// as their compiled-plugin cache, may decide what code runs (see
-    /// [`CompiledCache`](crate::wasm::CompiledCache)).
+    /// [`CompiledCache`](crate::source::wasm::CompiledCache)).
     pub fn restricts_plugins(&self) -> bool {
         self.files
             .iter()

@@ -2,10 +2,12 @@
 //!
 //! The [`AuthManager`](crate::AuthManager) drives sources only through [`TokenSource`]:
 //! it does not know whether a token comes from a child process ([`command`]) or a
-//! WebAssembly plugin ([`WasmSource`](crate::wasm::WasmSource)). Which one a provider
+//! WebAssembly plugin ([`WasmSource`](wasm::WasmSource)). Which one a provider
 //! gets is decided by the [`SourceFactory`](crate::SourceFactory), above both.
 
 pub mod command;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
 use async_trait::async_trait;
 

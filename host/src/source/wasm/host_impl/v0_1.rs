@@ -1,8 +1,8 @@
 //! Contract 0.1's imports: `host.log` and `host.config`, on the shared logic.
 
 use super::LogLevel;
-use crate::wasm::bindings::v0_1::{HostImports, LogLevel as WitLevel, TypesImports};
-use crate::wasm::sandbox::PluginState;
+use crate::source::wasm::bindings::v0_1::{HostImports, LogLevel as WitLevel, TypesImports};
+use crate::source::wasm::sandbox::PluginState;
 
 impl TypesImports for PluginState {}
 

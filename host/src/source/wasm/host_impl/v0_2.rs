@@ -2,10 +2,10 @@
 //! `secrets`, on the shared logic.
 
 use super::LogLevel;
-use crate::wasm::bindings::v0_2::{
+use crate::source::wasm::bindings::v0_2::{
     HostImports, InteractionImports, LogLevel as WitLevel, SecretsImports, TypesImports,
 };
-use crate::wasm::sandbox::PluginState;
+use crate::source::wasm::sandbox::PluginState;
 
 impl TypesImports for PluginState {}
 
