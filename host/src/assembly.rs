@@ -16,10 +16,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::client::{AuthClient, ClientError};
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, ConfigError, ProviderSpec};
 use crate::factory::{BuildError, SourceFactory};
 use crate::manager::AuthManager;
 use crate::policy::{Policy, PolicyError};
+use crate::source::TokenSource;
 #[cfg(feature = "wasm")]
 use crate::source::wasm::CompiledCache;
 
@@ -30,6 +31,16 @@ pub struct Tokenhost {
     policy: Policy,
     manager: Arc<AuthManager>,
     failures: Vec<ProviderFailure>,
+}
+
+/// The config and the effective policy, loaded, with no source built yet: made by
+/// [`TokenhostBuilder::prepare`] for a tool that decides something before it pays for a
+/// source (the CLI checks the policy, then asks a broker, and builds a source only when
+/// no broker answers). The policy it holds is the one [`Prepared::build`] applies.
+pub struct Prepared {
+    config: Config,
+    factory: SourceFactory,
+    only: Option<Vec<String>>,
 }
 
 /// A provider left out because its source could not be built.
@@ -170,6 +181,11 @@ impl TokenhostBuilder {
     /// Loads the config and the policy, then builds the providers (see
     /// [`Tokenhost::failures`] for the ones that could not be).
     pub fn build(self) -> Result<Tokenhost, TokenhostError> {
+        Ok(self.prepare()?.build())
+    }
+
+    /// Loads the config and the policy without building any source (see [`Prepared`]).
+    pub fn prepare(self) -> Result<Prepared, TokenhostError> {
         let config = load_config(self.config.as_deref())?;
         let policy = match self.policy {
             PolicySource::Environment(extra) => Policy::from_environment(&extra)?,
@@ -182,9 +198,49 @@ impl TokenhostBuilder {
         );
         #[cfg(not(feature = "wasm"))]
         let factory = SourceFactory::with_policy(policy);
+        Ok(Prepared {
+            config,
+            factory,
+            only: self.only,
+        })
+    }
+}
+
+impl Prepared {
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The policy every provider will be checked against.
+    pub fn policy(&self) -> &Policy {
+        self.factory.policy()
+    }
+
+    /// Whether the policy (and the provider's own pin) lets `spec` be built, without
+    /// building it: no plugin is compiled, no command runs. The error is the one
+    /// [`Prepared::build`] would report for it.
+    pub fn check(&self, spec: &ProviderSpec) -> Result<(), BuildError> {
+        self.factory.check(spec)
+    }
+
+    /// The source of one provider, under the policy, for a tool that drives a source
+    /// directly (an interactive sign-in) instead of through the manager.
+    pub fn source(&self, spec: &ProviderSpec) -> Result<Arc<dyn TokenSource>, BuildError> {
+        self.factory.build(spec)
+    }
+
+    /// Builds the providers (the ones named by [`TokenhostBuilder::only`], if called);
+    /// those that cannot be built are in [`Tokenhost::failures`].
+    pub fn build(self) -> Tokenhost {
+        let Prepared {
+            config,
+            factory,
+            only,
+        } = self;
         let mut manager = AuthManager::builder();
         let mut failures = Vec::new();
-        let wanted = |id: &str| self.only.as_ref().is_none_or(|o| o.iter().any(|w| w == id));
+        let wanted = |id: &str| only.as_ref().is_none_or(|o| o.iter().any(|w| w == id));
         for spec in config.providers().filter(|spec| wanted(&spec.id)) {
             match factory.build(spec) {
                 Ok(source) => {
@@ -199,12 +255,12 @@ impl TokenhostBuilder {
                 }
             }
         }
-        Ok(Tokenhost {
+        Tokenhost {
             policy: factory.into_policy(),
             config,
             manager: Arc::new(manager.build()),
             failures,
-        })
+        }
     }
 }
 

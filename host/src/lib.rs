@@ -33,7 +33,9 @@ pub mod text;
 pub mod token;
 mod toml_error;
 
-pub use assembly::{ProviderFailure, Tokenhost, TokenhostBuilder, TokenhostError, load_config};
+pub use assembly::{
+    Prepared, ProviderFailure, Tokenhost, TokenhostBuilder, TokenhostError, load_config,
+};
 pub use client::{AuthClient, ClientError};
 pub use error::{FailureKind, SourceError};
 pub use factory::{BuildError, SourceFactory};

@@ -53,7 +53,6 @@ pub fn run(args: GitCredentialArgs) -> Result<(), Failure> {
         .read_to_string(&mut input)
         .map_err(|e| Failure::usage(format!("git-credential: cannot read git's input: {e}")))?;
     let request = git::parse(&input).map_err(|e| Failure::usage(format!("git-credential: {e}")))?;
-    let config = args.config.load()?;
     match args.operation.as_str() {
         "get" => {
             // git says when a token was rejected (`erase`): no need to infer it.
@@ -62,7 +61,11 @@ pub fn run(args: GitCredentialArgs) -> Result<(), Failure> {
                 refresh: false,
                 no_broker: args.no_broker,
             };
-            let token = super::obtain::token(&args.config, &config, &args.provider, ask)?;
+            let token = super::obtain::token(
+                args.config.prepare(Some(&args.provider))?,
+                &args.provider,
+                ask,
+            )?;
             let answer = git::answer(
                 &request,
                 args.authtype,
@@ -74,9 +77,11 @@ pub fn run(args: GitCredentialArgs) -> Result<(), Failure> {
             super::output::bytes(answer.as_bytes())
         }
         "erase" => match git::returned_token(&request) {
-            Some(value) => {
-                super::obtain::report_rejected(&config, &args.provider, &Fingerprint::of(value))
-            }
+            Some(value) => super::obtain::report_rejected(
+                &args.config.load()?,
+                &args.provider,
+                &Fingerprint::of(value),
+            ),
             None => Ok(()),
         },
         _ => Ok(()),

@@ -50,18 +50,17 @@ pub struct StatusArgs {
 
 /// Runs `tokenhost login`.
 pub fn login(args: LoginArgs) -> Result<(), Failure> {
-    let config = args.config.load()?;
-    let spec = super::provider_spec(&config, &args.provider)?;
-    let factory = args.config.factory()?;
-    if let Some(policy) = factory.policy().denies_interactive_login() {
+    let prepared = args.config.prepare(Some(&args.provider))?;
+    let spec = super::provider_spec(prepared.config(), &args.provider)?;
+    if let Some(policy) = prepared.policy().denies_interactive_login() {
         return Err(Failure::usage(format!(
             "provider \"{}\": interactive login is denied by the administrator's policy {}",
             tokenhost::text::escaped(&args.provider),
             policy.display()
         )));
     }
-    factory.check(spec).map_err(Failure::usage)?;
-    let source = factory.build(spec).map_err(Failure::usage)?;
+    prepared.check(spec).map_err(Failure::usage)?;
+    let source = prepared.source(spec).map_err(Failure::usage)?;
     let interactive =
         !args.no_browser && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let id = tokenhost::text::escaped(&args.provider);
@@ -137,7 +136,11 @@ pub fn status(args: StatusArgs) -> Result<(), Failure> {
     let mut all_ok = true;
     for id in &ids {
         let shown = tokenhost::text::escaped(id);
-        match super::obtain::token(&args.config, &config, id, Ask::default()) {
+        let token = args
+            .config
+            .prepare(Some(id))
+            .and_then(|prepared| super::obtain::token(prepared, id, Ask::default()));
+        match token {
             Ok(token) => outln!(
                 "{shown}: ok: token {}, {}",
                 token.fingerprint(),

@@ -95,18 +95,10 @@ impl ConfigArg {
         tokenhost::policy::Policy::from_environment(&self.policy).map_err(Failure::usage)
     }
 
-    /// A source factory under the effective policy, with the default compiled cache, for
-    /// commands that check a provider before deciding to build it.
-    fn factory(&self) -> Result<tokenhost::SourceFactory, Failure> {
-        Ok(tokenhost::SourceFactory::with_policy(
-            tokenhost::source::wasm::CompiledCache::default_location(),
-            self.policy()?,
-        ))
-    }
-
-    /// The config, policy and providers (`only` these, if given), as an application gets
-    /// them. `strict`: a provider that cannot be built is this command's failure.
-    fn tokenhost(&self, only: Option<&str>, strict: bool) -> Result<tokenhost::Tokenhost, Failure> {
+    /// The config and the effective policy, with no source built yet (`only` this
+    /// provider will be, if given), for commands that check a provider before deciding
+    /// to build it.
+    fn prepare(&self, only: Option<&str>) -> Result<tokenhost::Prepared, Failure> {
         let mut builder = tokenhost::Tokenhost::builder();
         if let Some(path) = &self.config {
             builder = builder.config(path);
@@ -117,11 +109,13 @@ impl ConfigArg {
         if let Some(id) = only {
             builder = builder.only([id]);
         }
-        let built = builder.build().map_err(Failure::usage)?;
-        if let (true, Some(failure)) = (strict, built.failures().first()) {
-            return Err(Failure::usage(&failure.error));
-        }
-        Ok(built)
+        builder.prepare().map_err(Failure::usage)
+    }
+
+    /// The config, policy and providers (`only` these, if given), as an application gets
+    /// them. `strict`: a provider that cannot be built is this command's failure.
+    fn tokenhost(&self, only: Option<&str>, strict: bool) -> Result<tokenhost::Tokenhost, Failure> {
+        built(self.prepare(only)?.build(), strict)
     }
 
     fn load(&self) -> Result<Config, Failure> {
@@ -231,6 +225,14 @@ fn init_logging(verbose: u8, quiet: &str) {
 
 /// The provider `id` of `config`, or a usage error that says why not (no such provider,
 /// or one without an `[auth]` table) and lists the providers that have a token source.
+/// `tokenhost`, or with `strict` the first provider it could not build as the failure.
+fn built(tokenhost: tokenhost::Tokenhost, strict: bool) -> Result<tokenhost::Tokenhost, Failure> {
+    if let (true, Some(failure)) = (strict, tokenhost.failures().first()) {
+        return Err(Failure::usage(&failure.error));
+    }
+    Ok(tokenhost)
+}
+
 fn provider_spec<'c>(
     config: &'c Config,
     id: &str,

@@ -14,13 +14,13 @@
 
 use std::path::Path;
 
-use tokenhost::Token;
 use tokenhost::broker::{BrokerClient, BrokerError, ErrorKind, socket_dir, socket_path};
 use tokenhost::clients::{self, ClientAsk, LedgerFile, RejectedTokens};
 use tokenhost::config::Config;
 use tokenhost::token::Fingerprint;
+use tokenhost::{Prepared, Token};
 
-use super::{ConfigArg, Failure};
+use super::Failure;
 
 /// How a token is asked for.
 #[derive(Clone, Copy, Default)]
@@ -35,18 +35,13 @@ pub(super) struct Ask {
 }
 
 /// A token for `provider` of `config` (see the module documentation).
-pub(super) fn token(
-    arg: &ConfigArg,
-    config: &Config,
-    provider: &str,
-    ask: Ask,
-) -> Result<Token, Failure> {
+pub(super) fn token(prepared: Prepared, provider: &str, ask: Ask) -> Result<Token, Failure> {
+    let config = prepared.config();
     let spec = super::provider_spec(config, provider)?;
-    let factory = arg.factory()?;
     // A broker applies the policy it was started with; what this process hands out must
     // satisfy this process's policy too (a stricter --policy, a tightened system file).
-    if !factory.policy().is_empty() {
-        factory.check(spec).map_err(Failure::usage)?;
+    if !prepared.policy().is_empty() {
+        prepared.check(spec).map_err(Failure::usage)?;
     }
     let rejected = RejectedTokens::for_config(config.path());
     let runtime = super::runtime()?;
@@ -62,17 +57,15 @@ pub(super) fn token(
     if let Some(token) = brokered {
         return Ok(token);
     }
-    let source = factory.build(spec).map_err(Failure::usage)?;
-    let manager = tokenhost::AuthManager::builder()
-        .provider(spec.id.clone(), spec.refresh_interval, source)
-        .build();
+    let interval = spec.refresh_interval;
     let ledger = LedgerFile::in_dir(&socket_dir(), config.path());
+    let tokenhost = super::built(prepared.build(), true)?;
+    let manager = tokenhost.manager();
     runtime.block_on(async {
         let token = match (ask.refresh, &ask.client) {
             (true, _) => manager.refresh(provider).await,
             (false, Some(client)) => {
-                let interval = spec.refresh_interval;
-                clients::answer(&manager, provider, interval, client, &ledger)
+                clients::answer(manager, provider, interval, client, &ledger)
                     .await
                     .map(|answer| {
                         // The next process's source may return the same token (a plugin

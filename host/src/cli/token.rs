@@ -68,7 +68,7 @@ fn client_ask(format: Format, reuse_ms: Option<u64>, refresh: bool) -> Option<Cl
 
 /// Runs `tokenhost token`.
 pub fn run(args: TokenArgs) -> Result<(), Failure> {
-    let config = args.config.load()?;
+    let prepared = args.config.prepare(Some(&args.provider))?;
     let format = if args.json { Format::Json } else { args.format };
     let ask = Ask {
         client: client_ask(format, args.client_reuse_ms, args.refresh),
@@ -83,7 +83,11 @@ pub fn run(args: TokenArgs) -> Result<(), Failure> {
         }
         _ => None,
     };
-    let token = super::obtain::token(&args.config, &config, &args.provider, ask)?;
+    let interval = prepared
+        .config()
+        .provider(&args.provider)
+        .and_then(|spec| spec.refresh_interval);
+    let token = super::obtain::token(prepared, &args.provider, ask)?;
     match format {
         Format::Text => outln!("{}", token.expose()),
         Format::Json => {
@@ -95,7 +99,6 @@ pub fn run(args: TokenArgs) -> Result<(), Failure> {
         }
         Format::ExecCredential => {
             let version = version.unwrap_or(kubectl::API_VERSIONS[0]);
-            let interval = super::provider_spec(&config, &args.provider)?.refresh_interval;
             let now_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);

@@ -5,6 +5,7 @@
 //! file or the provider, and the key at fault.
 
 mod placement;
+mod problem;
 pub mod raw;
 pub mod spec;
 
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::toml_error::toml_error;
+pub use problem::{ProviderProblem, SourceKind};
 pub use spec::*;
 
 use crate::grants::{self, Grants};
@@ -49,12 +51,12 @@ pub enum ConfigError {
         message: String,
     },
     /// A provider's settings are wrong.
-    #[error("provider \"{provider}\": {message}")]
+    #[error("provider \"{provider}\": {problem}")]
     Provider {
         /// The provider id.
         provider: String,
-        /// What is wrong and how to fix it.
-        message: String,
+        /// Which key is wrong, how, and how to fix it.
+        problem: ProviderProblem,
     },
     /// No config file was given or found.
     #[error(
@@ -100,7 +102,10 @@ impl Config {
         placement::check(&table).map_err(|misplaced| match misplaced.provider {
             Some(provider) => ConfigError::Provider {
                 provider,
-                message: misplaced.message,
+                problem: ProviderProblem::Misplaced {
+                    key: misplaced.key.to_string(),
+                    message: misplaced.message,
+                },
             },
             None => parse_error(misplaced.message),
         })?;
@@ -161,10 +166,12 @@ fn resolve_provider(
     provider: RawProvider,
     base: &Path,
 ) -> Result<Option<ProviderSpec>, ConfigError> {
-    let fail = |message: String| ConfigError::Provider {
+    let fail = |problem: ProviderProblem| ConfigError::Provider {
         provider: id.to_string(),
-        message,
+        problem,
     };
+    let invalid =
+        |key: &'static str| move |message: String| fail(ProviderProblem::Invalid { key, message });
     let Some(auth) = provider.auth else {
         return Ok(None);
     };
@@ -173,7 +180,7 @@ fn resolve_provider(
         provider.http_headers,
         provider.query_params,
     )
-    .map_err(&fail)?;
+    .map_err(|(key, message)| invalid(key)(message))?;
     // Codex refuses these combinations with this wording; so do we.
     for (key, set) in [
         ("env_key", provider.env_key.is_some()),
@@ -184,19 +191,24 @@ fn resolve_provider(
         ("requires_openai_auth", provider.requires_openai_auth),
     ] {
         if set {
-            return Err(fail(format!("provider auth cannot be combined with {key}")));
+            return Err(fail(ProviderProblem::CombinedWithAuth { key }));
         }
     }
     let auth: RawAuth = auth.try_into().map_err(|e: toml::de::Error| {
-        fail(format!(
-            "in [model_providers.{id}.auth]: {}",
-            toml_error(&e, None)
-        ))
+        fail(ProviderProblem::AuthTable {
+            provider: id.to_string(),
+            message: toml_error(&e, None),
+        })
     })?;
 
     let timeout_ms = auth.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
     if timeout_ms == 0 {
-        return Err(fail("timeout_ms must be at least 1".into()));
+        return Err(fail(ProviderProblem::OutOfRange {
+            key: "timeout_ms",
+            min: 1,
+            max: None,
+            value: timeout_ms,
+        }));
     }
     let timeout = Duration::from_millis(timeout_ms);
     let refresh_interval = match auth
@@ -209,15 +221,10 @@ fn resolve_provider(
 
     let source = match (auth.command, auth.plugin) {
         (Some(_), Some(_)) => {
-            return Err(fail(
-                "auth sets both `command` and `plugin`; choose one".into(),
-            ));
+            return Err(fail(ProviderProblem::TwoSources));
         }
         (None, None) => {
-            return Err(fail(
-                "auth needs a token source: set `command` (a program) or `plugin` (a .wasm file)"
-                    .into(),
-            ));
+            return Err(fail(ProviderProblem::NoSource));
         }
         (Some(program), None) => {
             for (key, set) in [
@@ -229,11 +236,14 @@ fn resolve_provider(
                 ("allowed_paths", auth.allowed_paths.is_some()),
             ] {
                 if set {
-                    return Err(fail(format!("`{key}` applies only to plugin sources")));
+                    return Err(fail(ProviderProblem::OtherSourceKind {
+                        key,
+                        applies_to: SourceKind::Plugin,
+                    }));
                 }
             }
             if program.trim().is_empty() {
-                return Err(fail("`command` is empty".into()));
+                return Err(fail(ProviderProblem::Empty { key: "command" }));
             }
             SourceSpec::Command(CommandSpec {
                 program,
@@ -257,24 +267,31 @@ fn resolve_provider(
                 ("format", auth.format.is_some()),
             ] {
                 if set {
-                    return Err(fail(format!("`{key}` applies only to command sources")));
+                    return Err(fail(ProviderProblem::OtherSourceKind {
+                        key,
+                        applies_to: SourceKind::Command,
+                    }));
                 }
             }
             if plugin.trim().is_empty() {
-                return Err(fail("`plugin` is empty".into()));
+                return Err(fail(ProviderProblem::Empty { key: "plugin" }));
             }
             let memory_mb = auth.memory_limit_mb.unwrap_or(DEFAULT_MEMORY_LIMIT_MB);
             if !(1..=MAX_MEMORY_LIMIT_MB).contains(&memory_mb) {
-                return Err(fail(format!(
-                    "memory_limit_mb must be between 1 and {MAX_MEMORY_LIMIT_MB}, not {memory_mb}"
-                )));
+                return Err(fail(ProviderProblem::OutOfRange {
+                    key: "memory_limit_mb",
+                    min: 1,
+                    max: Some(MAX_MEMORY_LIMIT_MB),
+                    value: memory_mb,
+                }));
             }
             let grants = Grants {
                 hosts: grants::grant_hosts(&auth.allowed_hosts.unwrap_or_default())
-                    .map_err(&fail)?,
-                env: grants::grant_env(&auth.allowed_env.unwrap_or_default()).map_err(&fail)?,
+                    .map_err(invalid("allowed_hosts"))?,
+                env: grants::grant_env(&auth.allowed_env.unwrap_or_default())
+                    .map_err(invalid("allowed_env"))?,
                 paths: grants::grant_paths(&auth.allowed_paths.unwrap_or_default(), base)
-                    .map_err(&fail)?,
+                    .map_err(invalid("allowed_paths"))?,
             };
             SourceSpec::Plugin(PluginSpec {
                 path: base.join(plugin),
@@ -294,7 +311,7 @@ fn resolve_provider(
         }
     };
     if let Some(pin) = &auth.sha256 {
-        crate::digest::parse_sha256(pin).map_err(|e| fail(format!("sha256: {e}")))?;
+        crate::digest::parse_sha256(pin).map_err(|e| invalid("sha256")(format!("sha256: {e}")))?;
     }
     let defaulted = Defaulted {
         timeout: auth.timeout_ms.is_none(),
@@ -316,38 +333,49 @@ fn resolve_api(
     base_url: Option<String>,
     headers: Option<BTreeMap<String, String>>,
     query: Option<BTreeMap<String, String>>,
-) -> Result<ApiSpec, String> {
+) -> Result<ApiSpec, (&'static str, String)> {
     if let Some(url) = &base_url {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| format!("base_url {url:?} is not a valid URL: {e}"))?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| {
+            (
+                "base_url",
+                format!("base_url {url:?} is not a valid URL: {e}"),
+            )
+        })?;
         if !matches!(parsed.scheme(), "http" | "https") || !parsed.has_host() {
-            return Err(format!(
-                "base_url {url:?} must be an http:// or https:// URL"
+            return Err((
+                "base_url",
+                format!("base_url {url:?} must be an http:// or https:// URL"),
             ));
         }
     }
     let headers: Vec<(String, String)> = headers.unwrap_or_default().into_iter().collect();
     let mut names = std::collections::HashSet::new();
     for (name, value) in &headers {
-        let parsed = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("http_headers: {name:?} is not a valid HTTP header name"))?;
+        let parsed = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            let message = format!("http_headers: {name:?} is not a valid HTTP header name");
+            ("http_headers", message)
+        })?;
         if parsed == http::header::AUTHORIZATION {
-            return Err(format!(
-                "http_headers cannot set {name:?}: tokenhost sends the token in it"
+            return Err((
+                "http_headers",
+                format!("http_headers cannot set {name:?}: tokenhost sends the token in it"),
             ));
         }
         if !names.insert(parsed) {
-            return Err(format!(
-                "http_headers sets {name:?} twice (header names are case-insensitive)"
+            return Err((
+                "http_headers",
+                format!("http_headers sets {name:?} twice (header names are case-insensitive)"),
             ));
         }
         http::HeaderValue::from_str(value).map_err(|_| {
-            format!("http_headers.{name}: the value is not a valid HTTP header value")
+            let message =
+                format!("http_headers.{name}: the value is not a valid HTTP header value");
+            ("http_headers", message)
         })?;
     }
     let query: Vec<(String, String)> = query.unwrap_or_default().into_iter().collect();
     if query.iter().any(|(key, _)| key.is_empty()) {
-        return Err("query_params has an empty key".into());
+        return Err(("query_params", "query_params has an empty key".into()));
     }
     Ok(ApiSpec {
         base_url,

@@ -41,26 +41,31 @@ pub(super) const AUTH_KEYS: &[&str] = &[
 pub(super) struct Misplaced {
     /// The provider id, for keys under `[model_providers.<id>]`.
     pub provider: Option<String>,
+    /// The key.
+    pub key: &'static str,
     /// What is wrong and how to fix it.
     pub message: String,
 }
 
 /// The first misplaced key in the parsed file, if any.
 pub(super) fn check(file: &Table) -> Result<(), Misplaced> {
-    let top = |message: String| Misplaced {
+    let top = |key, message: String| Misplaced {
         provider: None,
+        key,
         message,
     };
     if file.contains_key("include") {
-        return Err(top(include_message("at the top level")));
+        return Err(top("include", include_message("at the top level")));
     }
     if file.contains_key("sha256") {
         return Err(top(
+            "sha256",
             "`sha256` at the top level is ignored: a pin belongs in a provider's [model_providers.<id>.auth] table".into(),
         ));
     }
     if file.contains_key("auth") {
         return Err(top(
+            "auth",
             "an `auth` table at the top level is ignored: a token source belongs in [model_providers.<id>.auth]".into(),
         ));
     }
@@ -71,25 +76,30 @@ pub(super) fn check(file: &Table) -> Result<(), Misplaced> {
         let Value::Table(provider) = provider else {
             continue;
         };
-        check_provider(provider).map_err(|message| Misplaced {
+        check_provider(provider).map_err(|(key, message)| Misplaced {
             provider: Some(id.clone()),
+            key,
             message: message.replace("<id>", id),
         })?;
     }
     Ok(())
 }
 
-fn check_provider(provider: &Table) -> Result<(), String> {
+/// The first misplaced key of one provider table, and what to do.
+fn check_provider(provider: &Table) -> Result<(), (&'static str, String)> {
     if provider.contains_key("include") {
-        return Err(include_message("in [model_providers.<id>]"));
+        return Err(("include", include_message("in [model_providers.<id>]")));
     }
     if let Some(key) = AUTH_KEYS.iter().find(|key| provider.contains_key(**key)) {
         let consequence = match *key {
             "sha256" => " and the source would run unpinned",
             _ => "",
         };
-        return Err(format!(
-            "`{key}` belongs in [model_providers.<id>.auth]; in [model_providers.<id>] it would be ignored{consequence}"
+        return Err((
+            key,
+            format!(
+                "`{key}` belongs in [model_providers.<id>.auth]; in [model_providers.<id>] it would be ignored{consequence}"
+            ),
         ));
     }
     let config = match provider.get("auth") {
@@ -99,9 +109,10 @@ fn check_provider(provider: &Table) -> Result<(), String> {
     if let Some(Value::Table(config)) = config
         && config.contains_key("sha256")
     {
-        return Err(
+        return Err((
+            "sha256",
             "`sha256` is in [model_providers.<id>.auth.config], where it is handed to the plugin as a setting and not checked as a pin: move it into [model_providers.<id>.auth], above the config table".into(),
-        );
+        ));
     }
     Ok(())
 }
