@@ -1,7 +1,9 @@
 //! Whole processes, as a Codex-style `auth.command = "tokenhost"` would run them:
 //! `tokenhost token` answered by a warm broker, against the same command resolving the
 //! plugin in-process in a cold process (compiled plugin cached on disk), and against a
-//! command source, all in the same run.
+//! command source, all in the same run. The baselines, in the same run too: spawning
+//! `/bin/echo` (the floor for any credential command) and `tokenhost --version` (the
+//! cost of starting this binary at all).
 
 mod support;
 
@@ -62,6 +64,15 @@ fn processes(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("tokenhost_token_process");
     group.sample_size(30);
+    group.bench_function("baseline_bin_echo", |b| {
+        b.iter(|| {
+            let out = Command::new("/bin/echo").arg("bench").output().unwrap();
+            assert!(out.status.success());
+        })
+    });
+    group.bench_function("baseline_tokenhost_version", |b| {
+        b.iter(|| run(dir.path(), &["--version"]))
+    });
     group.bench_function("in_process_plugin_cold_process", |b| {
         b.iter(|| {
             run(
