@@ -59,7 +59,7 @@ pub fn login(args: LoginArgs) -> Result<(), Failure> {
             policy.display()
         )));
     }
-    prepared.check(spec).map_err(Failure::usage)?;
+    // The same policy and pin checks as `check`, once: nothing is compiled if refused.
     let source = prepared.source(spec).map_err(Failure::usage)?;
     let interactive =
         !args.no_browser && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();

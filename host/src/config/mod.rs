@@ -103,7 +103,7 @@ impl Config {
             Some(provider) => ConfigError::Provider {
                 provider,
                 problem: ProviderProblem::Misplaced {
-                    key: misplaced.key.to_string(),
+                    key: misplaced.key,
                     message: misplaced.message,
                 },
             },

@@ -35,7 +35,7 @@ pub enum ProviderProblem {
     #[error("{message}")]
     Misplaced {
         /// The key.
-        key: String,
+        key: &'static str,
         /// Where it belongs.
         message: String,
     },
@@ -115,8 +115,8 @@ impl ProviderProblem {
     /// The key the problem is about, when there is one.
     pub fn key(&self) -> Option<&str> {
         match self {
-            ProviderProblem::Misplaced { key, .. } => Some(key),
-            ProviderProblem::CombinedWithAuth { key }
+            ProviderProblem::Misplaced { key, .. }
+            | ProviderProblem::CombinedWithAuth { key }
             | ProviderProblem::OtherSourceKind { key, .. }
             | ProviderProblem::Empty { key }
             | ProviderProblem::OutOfRange { key, .. }
