@@ -16,7 +16,10 @@
 //! - A failed refresh keeps a still-valid token in service (with a warning, retrying
 //!   after [`RETRY_AFTER_FAILURE`]); the error reaches callers only when nothing valid
 //!   is left.
+//! - A failure that carries a retry-after (a rate limit) pauses the source for that long
+//!   (at most [`MAX_RETRY_AFTER`]): no caller's request reaches it before (see `backoff.rs`).
 
+mod backoff;
 pub mod cache;
 pub mod clock;
 pub mod expiry;
@@ -27,6 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+pub use backoff::MAX_RETRY_AFTER;
 pub use cache::TokenCache;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use recovery::UnauthorizedRecovery;
@@ -121,6 +125,8 @@ pub(crate) struct Provider {
 #[derive(Default)]
 struct Outcome {
     error: Option<SourceError>,
+    /// Set after a failure with a retry-after: the source is not called before then.
+    paused_until: Option<Duration>,
 }
 
 /// Builds an [`AuthManager`].
@@ -291,7 +297,8 @@ impl AuthManager {
                 return Ok(entry.token.clone());
             }
         }
-        if slot.calls.load(Ordering::Acquire) != seen
+        let finished_while_waiting = slot.calls.load(Ordering::Acquire) != seen;
+        if (finished_while_waiting || backoff::pausing(outcome.paused_until, now))
             && let Some(error) = &outcome.error
         {
             return Err(error.clone().into());
@@ -321,6 +328,14 @@ impl AuthManager {
                     _ => Err(error.clone().into()),
                 };
             }
+        }
+        if backoff::pausing(outcome.paused_until, now)
+            && let Some(error) = &outcome.error
+        {
+            return match slot.cache.entry() {
+                Some(entry) if entry.is_valid(now) => Ok(entry.token.clone()),
+                _ => Err(error.clone().into()),
+            };
         }
         let reason = match (forced, slot.cache.entry()) {
             (Some(reason), _) => reason,
@@ -368,10 +383,12 @@ impl AuthManager {
         match result {
             Ok(token) => {
                 outcome.error = None;
+                outcome.paused_until = None;
                 tracing::debug!(provider = %slot.id, token = %token.fingerprint(), "new token");
                 Ok(token)
             }
             Err(error) => {
+                outcome.paused_until = backoff::pause_until(&error, now);
                 outcome.error = Some(error.clone());
                 match slot.cache.entry() {
                     Some(entry) if entry.is_valid(now) => {
@@ -379,7 +396,10 @@ impl AuthManager {
                             provider = %slot.id,
                             "refresh failed; still using the cached token until it expires: {error}"
                         );
-                        let retry_at = now + RETRY_AFTER_FAILURE;
+                        let retry_at = outcome
+                            .paused_until
+                            .unwrap_or_default()
+                            .max(now + RETRY_AFTER_FAILURE);
                         slot.cache.store(Entry {
                             token: entry.token.clone(),
                             fresh_until: entry.valid_until.map_or(retry_at, |v| retry_at.min(v)),

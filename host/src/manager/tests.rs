@@ -20,6 +20,8 @@ struct Scripted {
     answers: Mutex<VecDeque<Answer>>,
     calls: Mutex<Vec<&'static str>>,
     delay: Option<Duration>,
+    /// The retry-after every scripted failure carries.
+    retry_after: Option<Duration>,
     counter: AtomicUsize,
 }
 
@@ -46,6 +48,15 @@ impl Scripted {
         Arc::new(s)
     }
 
+    fn rate_limited(
+        answers: impl IntoIterator<Item = Result<(&'static str, Option<u64>), FailureKind>>,
+        retry_after: Duration,
+    ) -> Arc<Self> {
+        let mut s = Arc::into_inner(Self::new(answers)).unwrap();
+        s.retry_after = Some(retry_after);
+        Arc::new(s)
+    }
+
     fn calls(&self) -> Vec<&'static str> {
         self.calls.lock().unwrap().clone()
     }
@@ -59,7 +70,8 @@ impl Scripted {
         let answer = self.answers.lock().unwrap().pop_front();
         match answer {
             Some(Ok((value, expiry))) => Ok(Token::new(value, expiry).unwrap()),
-            Some(Err(kind)) => Err(SourceError::new("p", kind, format!("scripted failure {n}"))),
+            Some(Err(kind)) => Err(SourceError::new("p", kind, format!("scripted failure {n}"))
+                .with_retry_after(self.retry_after)),
             None => Err(SourceError::new(
                 "p",
                 FailureKind::Unavailable,
@@ -333,6 +345,67 @@ async fn a_failed_refresh_keeps_a_valid_token_in_service() {
     clock.advance(100 * SECOND);
     let err = manager.auth("p").await.unwrap_err();
     assert!(err.to_string().contains("script exhausted"), "{err}");
+}
+
+#[tokio::test]
+async fn a_retry_after_pauses_the_source_for_every_caller() {
+    let source = Scripted::rate_limited([Err(FailureKind::Unavailable), ok("a")], 30 * SECOND);
+    let (manager, clock) = manager(source.clone(), None);
+    let first = manager.auth("p").await.unwrap_err();
+    assert!(first.to_string().contains("scripted failure 0"), "{first}");
+    // Within the pause: a miss, a forced refresh and a 401 all get the same failure,
+    // and the source is not asked.
+    clock.advance(29 * SECOND);
+    for err in [
+        manager.auth("p").await.unwrap_err(),
+        manager.refresh("p").await.unwrap_err(),
+    ] {
+        assert_eq!(err.to_string(), first.to_string());
+    }
+    assert_eq!(source.calls(), ["resolve"]);
+    clock.advance(SECOND);
+    assert_eq!(manager.auth("p").await.unwrap().expose(), "a");
+    assert_eq!(source.calls(), ["resolve", "resolve"]);
+}
+
+#[tokio::test]
+async fn a_retry_after_keeps_a_valid_token_in_service_that_long() {
+    let source = Scripted::rate_limited(
+        [
+            ok_until("a", 1000 * SECOND),
+            Err(FailureKind::Unavailable),
+            ok("b"),
+        ],
+        60 * SECOND,
+    );
+    let (manager, clock) = manager(source.clone(), None);
+    manager.auth("p").await.unwrap();
+    clock.advance(900 * SECOND);
+    assert_eq!(manager.auth("p").await.unwrap().expose(), "a");
+    // Longer than the default pause after a failure: the server asked for a minute.
+    clock.advance(RETRY_AFTER_FAILURE + SECOND);
+    assert_eq!(manager.auth("p").await.unwrap().expose(), "a");
+    assert_eq!(manager.refresh("p").await.unwrap().expose(), "a");
+    assert_eq!(source.calls().len(), 2);
+    // A 401 during the pause gets the failure, not the rejected token.
+    let a = manager.auth("p").await.unwrap();
+    let err = manager.unauthorized("p", &a).await.unwrap_err();
+    assert_eq!(err.kind(), FailureKind::Unavailable);
+    assert_eq!(source.calls().len(), 2);
+    clock.advance(60 * SECOND);
+    assert_eq!(manager.auth("p").await.unwrap().expose(), "b");
+    assert_eq!(source.calls().len(), 3);
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_the_cap_pauses_for_the_cap() {
+    let day = Duration::from_secs(86_400);
+    let source = Scripted::rate_limited([Err(FailureKind::Unavailable), ok("a")], day);
+    let (manager, clock) = manager(source.clone(), None);
+    manager.auth("p").await.unwrap_err();
+    clock.advance(MAX_RETRY_AFTER);
+    assert_eq!(manager.auth("p").await.unwrap().expose(), "a");
+    assert_eq!(source.calls().len(), 2);
 }
 
 #[tokio::test]

@@ -13,6 +13,16 @@ pub enum Error {
     Denied(String),
     /// A transient failure (network, 5xx, rate limit); retrying later may help.
     Unavailable(String),
+    /// Unavailable, and the server said when to try again (a 429 or 503 with
+    /// `Retry-After`): the host does not call the plugin for this provider again
+    /// before `after` has passed (capped by the host), serving a still-valid cached
+    /// token meanwhile.
+    RetryLater {
+        /// What failed, as for [`Error::Unavailable`].
+        message: String,
+        /// How long the server asked to wait.
+        after: std::time::Duration,
+    },
     /// Nobody is signed in, or the sign-in ended (a revoked refresh token): a person must
     /// run `tokenhost login <provider>`. The message says why, or is empty.
     NotSignedIn(String),
@@ -38,6 +48,22 @@ impl Error {
         Error::Unavailable(message.into())
     }
 
+    /// An [`Error::RetryLater`]: unavailable, try again after `after`.
+    pub fn retry_later(message: impl Into<String>, after: std::time::Duration) -> Self {
+        Error::RetryLater {
+            message: message.into(),
+            after,
+        }
+    }
+
+    /// How long the server asked to wait before the next try, if it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::RetryLater { after, .. } => Some(*after),
+            _ => None,
+        }
+    }
+
     /// An [`Error::NotSignedIn`].
     pub fn not_signed_in(message: impl Into<String>) -> Self {
         Error::NotSignedIn(message.into())
@@ -49,6 +75,7 @@ impl Error {
             Error::InvalidConfig(m)
             | Error::Denied(m)
             | Error::Unavailable(m)
+            | Error::RetryLater { message: m, .. }
             | Error::NotSignedIn(m)
             | Error::Unsupported(m) => m,
         }
@@ -60,6 +87,10 @@ impl Error {
             Error::InvalidConfig(m) => Error::InvalidConfig(f(m)),
             Error::Denied(m) => Error::Denied(f(m)),
             Error::Unavailable(m) => Error::Unavailable(f(m)),
+            Error::RetryLater { message, after } => Error::RetryLater {
+                message: f(message),
+                after,
+            },
             Error::NotSignedIn(m) => Error::NotSignedIn(f(m)),
             Error::Unsupported(m) => Error::Unsupported(f(m)),
         }
@@ -71,7 +102,7 @@ impl std::fmt::Display for Error {
         let kind = match self {
             Error::InvalidConfig(_) => "invalid config",
             Error::Denied(_) => "denied",
-            Error::Unavailable(_) => "unavailable",
+            Error::Unavailable(_) | Error::RetryLater { .. } => "unavailable",
             Error::NotSignedIn(_) => "not signed in",
             Error::Unsupported(_) => "unsupported",
         };

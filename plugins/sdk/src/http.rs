@@ -122,7 +122,12 @@ impl Request {
         if (200..300).contains(&response.status) {
             Ok(response)
         } else {
-            Err(status_error(self, response.status))
+            Err(match status_error(self, response.status) {
+                Error::Unavailable(message) if let Some(after) = response.retry_after() => {
+                    Error::retry_later(message, after)
+                }
+                error => error,
+            })
         }
     }
 
@@ -159,6 +164,20 @@ pub struct Response {
 }
 
 impl Response {
+    /// The pause a `Retry-After` header asks for, in delay-seconds (RFC 9110 §10.2.3),
+    /// the form rate limiters send. The HTTP-date form gives `None`: a plugin's clock is
+    /// not the server's, and a date in the past or far future would be worse than no
+    /// hint. Overlong values saturate; the host caps the pause anyway.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        let value = self.header("retry-after")?.trim();
+        if value.is_empty() || value.len() > 40 || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(std::time::Duration::from_secs(
+            value.parse().unwrap_or(u64::MAX),
+        ))
+    }
+
     /// The body parsed as JSON into `T` (a `serde_json::Value`, or your own
     /// `#[derive(Deserialize)]` type). A body that does not parse is `unavailable`; the
     /// message gives the position, never the body's text.
@@ -374,6 +393,26 @@ mod tests {
             assert!(shown.contains(&format!("HTTP {code}")), "{shown}");
             assert!(!shown.contains("secret"), "{shown}");
         }
+    }
+
+    #[test]
+    fn a_retry_after_in_seconds_becomes_retry_later() {
+        let request = Request::get(url());
+        let answer = |code: u16, value: &str| {
+            Answer(Ok(Response {
+                status: code,
+                headers: vec![("Retry-After".into(), value.as_bytes().to_vec())],
+                body: Vec::new(),
+            }))
+        };
+        let e = request.send_with(&answer(429, " 120 ")).unwrap_err();
+        assert_eq!(e.retry_after(), Some(std::time::Duration::from_secs(120)));
+        assert!(e.to_string().starts_with("unavailable: GET "), "{e}");
+        let e = request.send_with(&answer(503, "Fri, 31 Dec 1999 23:59:59 GMT"));
+        assert!(matches!(e, Err(Error::Unavailable(_))), "{e:?}");
+        // Only a retryable status takes the hint.
+        let e = request.send_with(&answer(403, "120")).unwrap_err();
+        assert!(matches!(e, Error::Denied(_)), "{e:?}");
     }
 
     #[test]

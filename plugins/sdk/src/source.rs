@@ -205,6 +205,10 @@ fn to_wit_error(e: Error) -> wit::Error {
             message,
             retry_after_ms: None,
         }),
+        Error::RetryLater { message, after } => wit::Error::Unavailable(wit::UnavailableError {
+            message,
+            retry_after_ms: Some(u64::try_from(after.as_millis()).unwrap_or(u64::MAX)),
+        }),
         Error::NotSignedIn(m) => wit::Error::NotSignedIn(m),
         Error::Unsupported(m) => wit::Error::Unsupported(m),
     }

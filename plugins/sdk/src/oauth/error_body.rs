@@ -297,15 +297,18 @@ pub fn map_error_status(
         },
     }
 
-    let retry = response
-        .header("retry-after")
-        .filter(|v| v.len() <= 40)
+    let retry_after = response.header("retry-after").filter(|v| v.len() <= 40);
+    let retry = retry_after
         .map(|v| format!("; Retry-After: {}", clean(v, 40, redactor)))
         .unwrap_or_default();
-    Error::Unavailable(format!(
+    let message = format!(
         "{}{retry}",
         with_detail(format!("{noun} {target} answered {}", status_text(status)))
-    ))
+    );
+    match response.retry_after() {
+        Some(after) => Error::retry_later(message, after),
+        None => Error::Unavailable(message),
+    }
 }
 
 #[cfg(test)]

@@ -87,9 +87,27 @@ fn retry_after_and_redirects() {
     let e = map_error_status(Endpoint::Token, T, "/", &r, &Redactor::default());
     assert_eq!(
         e,
-        Error::Unavailable(format!(
-            "token endpoint {T} answered HTTP 429 Too Many Requests; Retry-After: 30"
-        ))
+        Error::retry_later(
+            format!("token endpoint {T} answered HTTP 429 Too Many Requests; Retry-After: 30"),
+            std::time::Duration::from_secs(30)
+        )
+    );
+    assert_eq!(e.to_string(), format!("unavailable: {}", e.message()));
+    // The date form, or anything else, is quoted but gives no hint.
+    for value in ["Wed, 21 Oct 2015 07:28:00 GMT", "-1", "1.5", ""] {
+        let mut r = response(503, "");
+        r.headers
+            .push(("retry-after".into(), value.as_bytes().to_vec()));
+        let e = map_error_status(Endpoint::Token, T, "/", &r, &Redactor::default());
+        assert!(matches!(e, Error::Unavailable(_)), "{value}: {e:?}");
+    }
+    let mut r = response(429, "");
+    r.headers
+        .push(("retry-after".into(), b"99999999999999999999999".to_vec()));
+    let e = map_error_status(Endpoint::Token, T, "/", &r, &Redactor::default());
+    assert_eq!(
+        e.retry_after(),
+        Some(std::time::Duration::from_secs(u64::MAX))
     );
     let mut r = response(302, "");
     r.headers.push((
