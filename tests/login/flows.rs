@@ -243,3 +243,127 @@ fn logout_also_empties_a_brokers_cache() {
         stderr(&out)
     );
 }
+
+/// Contract 0.2's `rejected-fingerprint`: a broker holds T1 while another process
+/// refreshes the sign-in (T2). When a client reports T1 rejected, the broker's plugin sees
+/// that the stored token is already a newer one and answers it without a refresh grant,
+/// which would rotate the refresh token once more.
+#[test]
+fn a_broker_told_of_a_rejected_token_uses_the_one_another_process_refreshed() {
+    let idp = provider(None);
+    let env = Env::new();
+    let config = config(&env, &idp, Some("file"), "");
+    let run = env.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let run_env = [("XDG_RUNTIME_DIR", run.to_str().unwrap())];
+    sign_in(&env, &idp, &config, &run_env);
+    let cfg = config.to_str().unwrap();
+    let mut serve = env.command(&[]);
+    serve.envs(run_env);
+    let _broker = support::broker::BrokerProcess::start(serve, &run, &config);
+    let run_token = |args: &[&str]| {
+        let mut command = env.command(args);
+        let out = command.envs(run_env).stdin(Stdio::null()).output().unwrap();
+        assert!(out.status.success(), "{}", output_text(&out));
+        stdout(&out).trim().to_string()
+    };
+    let t1 = run_token(&["token", "corp", "-c", cfg]);
+
+    // Another process refreshes the sign-in on its own: T2, and a rotated refresh token.
+    let t2 = run_token(&["token", "corp", "-c", cfg, "--no-broker", "--refresh"]);
+    assert_ne!(t1, t2);
+    let rotated = stored(&env)["refresh_token"].as_str().unwrap().to_string();
+
+    // The same program asks again within its reuse window: T1 was rejected. The broker
+    // reports it to the plugin, which answers T2 with no request to the provider.
+    let after_401 = run_token(&["token", "corp", "-c", cfg]);
+    assert_eq!(
+        after_401, t2,
+        "the broker moved on to the token already stored"
+    );
+    assert_eq!(
+        stored(&env)["refresh_token"].as_str().unwrap(),
+        rotated,
+        "no second refresh grant (it would have rotated the refresh token)"
+    );
+    assert_eq!(userinfo(&idp, &after_401).0, 200);
+    assert_eq!(support::broker::source_calls(&run, &config), Some(2));
+}
+
+/// At a terminal, `tokenhost login` opens the system browser (`xdg-open` on Linux: here a
+/// stand-in that records the URL, and the test is the browser that then signs in).
+#[test]
+fn at_a_terminal_login_opens_the_browser() {
+    let idp = provider(None);
+    let env = Env::new();
+    let config = config(&env, &idp, Some("file"), "");
+    let bin = env.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let opened = env.path().join("opened-url");
+    let opener = bin.join("xdg-open");
+    std::fs::write(&opener, "#!/bin/sh\nprintf '%s\\n' \"$1\" > \"$OPENED_URL.tmp\" && mv \"$OPENED_URL.tmp\" \"$OPENED_URL\"\n").unwrap();
+    std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    // The login runs on a pseudo-terminal (stdin and stderr), as when a person runs it.
+    let login = env.command(&[]);
+    let mut command = std::process::Command::new("python3");
+    command
+        .args(["-c", ON_A_TERMINAL, env!("CARGO_BIN_EXE_tokenhost")])
+        .args(["login", "corp", "-c", config.to_str().unwrap()])
+        .envs(login.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env("PATH", &path)
+        .env("OPENED_URL", &opened)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in login.get_envs() {
+        if value.is_none() {
+            command.env_remove(key);
+        }
+    }
+    let child = command.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !opened.exists() {
+        assert!(Instant::now() < deadline, "no browser was opened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = std::fs::read_to_string(&opened).unwrap();
+    assert!(url.starts_with(&idp.url("/auth?")), "{url}");
+    let mut browser = browser::Browser::default();
+    let redirect = browser.sign_in(url.trim(), "alice");
+    assert!(
+        browser
+            .request("GET", &redirect, "")
+            .body
+            .contains("You can close this tab")
+    );
+    let out = child.wait_with_output().unwrap();
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{terminal}{}", stderr(&out));
+    assert!(
+        terminal.contains("tokenhost: opened a browser to sign in to provider \"corp\""),
+        "{terminal}"
+    );
+    let out = token(&env, &config, &[]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(userinfo(&idp, stdout(&out).trim()).0, 200);
+}
+
+/// Runs `argv[1:]` with stdin, stdout and stderr on a new pseudo-terminal; copies what
+/// it writes there to stdout and exits with its status.
+const ON_A_TERMINAL: &str = r#"
+import os, subprocess, sys
+main, sub = os.openpty()
+child = subprocess.Popen(sys.argv[1:], stdin=sub, stdout=sub, stderr=sub, start_new_session=True)
+os.close(sub)
+while True:
+    try:
+        data = os.read(main, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    sys.stdout.buffer.write(data)
+sys.stdout.flush()
+sys.exit(child.wait())
+"#;

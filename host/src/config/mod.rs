@@ -7,6 +7,7 @@
 mod placement;
 mod problem;
 pub mod raw;
+mod scope;
 pub mod spec;
 
 use std::collections::BTreeMap;
@@ -110,10 +111,11 @@ impl Config {
             None => parse_error(misplaced.message),
         })?;
         let base = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let scope = scope::secrets_scope(path);
         let mut providers = BTreeMap::new();
         let mut without_auth = Vec::new();
         for (id, provider) in raw.model_providers {
-            match resolve_provider(&id, provider, &base)? {
+            match resolve_provider(&id, provider, &base, &scope)? {
                 Some(spec) => {
                     providers.insert(id, spec);
                 }
@@ -165,6 +167,7 @@ fn resolve_provider(
     id: &str,
     provider: RawProvider,
     base: &Path,
+    scope: &str,
 ) -> Result<Option<ProviderSpec>, ConfigError> {
     let fail = |problem: ProviderProblem| ConfigError::Provider {
         provider: id.to_string(),
@@ -305,6 +308,7 @@ fn resolve_provider(
                         Some(RawSecretStore::File) => crate::secrets::StoreKind::File,
                     },
                     explicit: auth.secret_store.is_some(),
+                    scope: scope.to_string(),
                     ..SecretsSpec::default()
                 },
             })

@@ -158,6 +158,11 @@ pub struct SecretsSpec {
     /// The provider chose the store (`secret_store` in its `[auth]` table), so a policy's
     /// default store does not apply.
     pub explicit: bool,
+    /// Which config the secrets belong to: hex of the SHA-256 of the config file's
+    /// canonical path (empty for a spec made by hand). Two configs that both name a
+    /// provider `corp` (perhaps with different plugins and identity providers) never
+    /// read each other's refresh tokens; moving the config file means signing in again.
+    pub scope: String,
 }
 
 impl Default for SecretsSpec {
@@ -168,6 +173,7 @@ impl Default for SecretsSpec {
             max_bytes: crate::secrets::DEFAULT_MAX_BYTES,
             denied: false,
             explicit: false,
+            scope: String::new(),
         }
     }
 }
@@ -184,11 +190,10 @@ impl SecretsSpec {
                 store: self.store.as_str(),
             });
         }
-        Ok(crate::secrets::SecretStore::new(
-            provider.clone(),
-            self.store,
-            self.max_bytes,
-        ))
+        Ok(
+            crate::secrets::SecretStore::new(provider.clone(), self.store, self.max_bytes)
+                .scoped(&self.scope),
+        )
     }
 }
 

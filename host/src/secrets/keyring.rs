@@ -1,6 +1,7 @@
 //! The OS keyring store, through the `keyring` crate (4.x): the Secret Service on Linux
 //! (over D-Bus, e.g. gnome-keyring), Keychain on macOS, Credential Manager on Windows.
-//! A provider's secrets are one entry: service `tokenhost`, user `provider:<id>`.
+//! A provider's secrets are one entry: service `tokenhost`, user `provider:<id>@<scope>`,
+//! the scope naming the config (see [`SecretsSpec::scope`](crate::config::SecretsSpec::scope)).
 //!
 //! Keyring calls are blocking (a D-Bus round trip); callers run them off the executor.
 
@@ -9,22 +10,22 @@ use super::SecretError;
 /// The keyring service name of every entry tokenhost writes.
 pub const SERVICE: &str = "tokenhost";
 
-fn entry(provider: &str) -> Result<keyring::Entry, SecretError> {
-    keyring::Entry::new(SERVICE, &format!("provider:{provider}")).map_err(|e| error(provider, e))
+fn entry(provider: &str, name: &str) -> Result<keyring::Entry, SecretError> {
+    keyring::Entry::new(SERVICE, &format!("provider:{name}")).map_err(|e| error(provider, e))
 }
 
-/// The provider's entry, `None` if there is none.
-pub fn read(provider: &str) -> Result<Option<String>, SecretError> {
-    match entry(provider)?.get_password() {
+/// The entry `name` of `provider`, `None` if there is none.
+pub fn read(provider: &str, name: &str) -> Result<Option<String>, SecretError> {
+    match entry(provider, name)?.get_password() {
         Ok(text) => Ok(Some(text)),
         Err(keyring::Error::NoEntry) => Ok(None),
         Err(e) => Err(error(provider, e)),
     }
 }
 
-/// Writes the provider's entry, or deletes it (`None`; no error if absent).
-pub fn write(provider: &str, text: Option<&str>) -> Result<(), SecretError> {
-    let entry = entry(provider)?;
+/// Writes `provider`'s entry `name`, or deletes it (`None`; no error if absent).
+pub fn write(provider: &str, name: &str, text: Option<&str>) -> Result<(), SecretError> {
+    let entry = entry(provider, name)?;
     match text {
         Some(text) => entry.set_password(text).map_err(|e| error(provider, e)),
         None => match entry.delete_credential() {

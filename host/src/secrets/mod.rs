@@ -164,6 +164,9 @@ impl std::fmt::Debug for SecretMap {
 #[derive(Debug, Clone)]
 pub struct SecretStore {
     provider: Arc<str>,
+    /// What the entry, its file and its lock are named by: the provider id, then `@` and
+    /// the config's scope (see [`SecretsSpec::scope`](crate::config::SecretsSpec::scope)).
+    name: Arc<str>,
     kind: StoreKind,
     /// `$XDG_DATA_HOME/tokenhost`: the file store and the locks.
     dir: PathBuf,
@@ -184,11 +187,21 @@ impl SecretStore {
     /// The store of `kind` for `provider` with its files under `dir`.
     pub fn at(provider: Arc<str>, kind: StoreKind, dir: PathBuf, max_bytes: usize) -> Self {
         SecretStore {
+            name: provider.clone(),
             provider,
             kind,
             dir,
             max_bytes,
         }
+    }
+
+    /// The same store, its entry kept apart from every other config's provider of the
+    /// same id: `scope` names the config (empty = no scope).
+    pub fn scoped(mut self, scope: &str) -> Self {
+        if !scope.is_empty() {
+            self.name = format!("{}@{scope}", self.provider).into();
+        }
+        self
     }
 
     /// The provider.
@@ -209,14 +222,12 @@ impl SecretStore {
     /// Takes the provider's cross-process lock, waiting until `deadline` at most.
     /// Blocking: call it off the async executor.
     pub fn lock(&self, deadline: std::time::Instant) -> Result<SecretLock, SecretError> {
-        SecretLock::acquire(&self.dir.join("locks"), &self.provider, deadline).map_err(
-            |e| match e {
-                lock::LockError::Timeout => SecretError::LockTimeout {
-                    provider: self.provider.to_string(),
-                },
-                lock::LockError::Io(cause) => self.file_error(cause),
+        SecretLock::acquire(&self.dir.join("locks"), &self.name, deadline).map_err(|e| match e {
+            lock::LockError::Timeout => SecretError::LockTimeout {
+                provider: self.provider.to_string(),
             },
-        )
+            lock::LockError::Io(cause) => self.file_error(cause),
+        })
     }
 
     /// Everything stored for the provider (empty when nothing is). Blocking.
@@ -275,17 +286,17 @@ impl SecretStore {
     pub fn file_path(&self) -> PathBuf {
         self.dir
             .join("secrets")
-            .join(format!("{}.json", file_stem(&self.provider)))
+            .join(format!("{}.json", file_stem(&self.name)))
     }
 
     #[cfg(feature = "wasm")]
     fn keyring_read(&self) -> Result<Option<String>, SecretError> {
-        keyring::read(&self.provider)
+        keyring::read(&self.provider, &self.name)
     }
 
     #[cfg(feature = "wasm")]
     fn keyring_write(&self, text: Option<&str>) -> Result<(), SecretError> {
-        keyring::write(&self.provider, text)
+        keyring::write(&self.provider, &self.name, text)
     }
 
     #[cfg(not(feature = "wasm"))]

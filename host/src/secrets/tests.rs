@@ -94,3 +94,28 @@ fn file_stems_are_safe_and_distinct() {
     assert_ne!(file_stem("a/b"), file_stem("ab"));
     assert!(!file_stem("../x").contains('/'));
 }
+
+#[test]
+fn scoped_stores_of_one_provider_id_are_apart() {
+    let home = tempfile::tempdir().unwrap();
+    let a = store(home.path()).scoped("aaaa");
+    let b = store(home.path()).scoped("bbbb");
+    let mut map = SecretMap::default();
+    map.insert("refresh_token".into(), "rt-of-a".into());
+    a.save(&map).unwrap();
+    assert!(
+        b.load().unwrap().is_empty(),
+        "another config's secrets were visible"
+    );
+    assert_ne!(a.file_path(), b.file_path());
+    assert_eq!(a.provider(), "corp");
+    // One scope's lock does not hold back the other's.
+    let deadline = Instant::now() + Duration::from_millis(50);
+    let _held = a.lock(deadline).unwrap();
+    b.lock(deadline).unwrap();
+    // No scope: the store as before.
+    assert_eq!(
+        store(home.path()).scoped("").file_path(),
+        store(home.path()).file_path()
+    );
+}
