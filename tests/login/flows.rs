@@ -1,5 +1,6 @@
 //! The authorization code flow end to end, refresh with rotation, a revoked sign-in,
-//! logout, a forged redirect, and the not-signed-in fast failure (file store).
+//! logout, a forged redirect, the not-signed-in fast failure (file store), a broker told of
+//! a rejected token, the browser opened at a terminal, and sign-ins kept per config.
 
 use super::*;
 
@@ -288,6 +289,29 @@ fn a_broker_told_of_a_rejected_token_uses_the_one_another_process_refreshed() {
     );
     assert_eq!(userinfo(&idp, &after_401).0, 200);
     assert_eq!(support::broker::source_calls(&run, &config), Some(2));
+}
+
+/// A second config that also names a provider `corp` (here the same plugin and provider:
+/// it could as well be another plugin) does not see the first one's sign-in.
+#[test]
+fn another_config_with_the_same_provider_id_is_not_signed_in() {
+    let idp = provider(None);
+    let env = Env::new();
+    let config = config(&env, &idp, Some("file"), "");
+    sign_in(&env, &idp, &config, &[]);
+    let other_dir = env.path().join("project");
+    std::fs::create_dir(&other_dir).unwrap();
+    let other = other_dir.join("config.toml");
+    std::fs::copy(&config, &other).unwrap();
+    let out = token(&env, &other, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(
+        stderr(&out).contains("provider \"corp\": not signed in"),
+        "{}",
+        output_text(&out)
+    );
+    let out = token(&env, &config, &[]);
+    assert!(out.status.success(), "{}", output_text(&out));
 }
 
 /// At a terminal, `tokenhost login` opens the system browser (`xdg-open` on Linux: here a
