@@ -119,7 +119,11 @@ impl TokenSource for OidcLogin {
         }
         // A new sign-in replaces whatever was stored.
         store::forget()?;
-        let token = store::keep(&tokens.response)?;
+        // A sign-in that cannot be kept whole (over the storage cap) is not kept at all:
+        // a refresh token alone would make every later call refresh and fail again.
+        let token = store::keep(&tokens.response).inspect_err(|_| {
+            let _ = store::forget();
+        })?;
         tokenhost_plugin::interaction::show_message("Signed in.")?;
         Ok(token)
     }
