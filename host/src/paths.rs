@@ -127,7 +127,7 @@ pub fn check_private_dir(dir: &Path) -> Result<(), PrivateDirError> {
     if !meta.is_dir() {
         return Err(unsafe_dir("not a directory".into()));
     }
-    match crate::sys::private_dir_problem(&meta) {
+    match crate::sys::private_dir_problem(dir, &meta) {
         Some(reason) => Err(unsafe_dir(reason)),
         None => Ok(()),
     }

@@ -30,3 +30,47 @@ pub struct ProcessIdentity {
     /// macOS, 100 ns ticks since 1601 on Windows.
     pub started: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    /// Set in the child that [`a_child_names_this_process_as_its_parent`] starts.
+    const PROBE: &str = "TOKENHOST_TEST_PARENT_PROBE";
+
+    /// In the child: prints what `parent_process` says. Elsewhere: passes.
+    #[test]
+    fn parent_probe() {
+        if std::env::var_os(PROBE).is_some() {
+            let parent = super::parent_process().expect("the child knows its parent");
+            assert_eq!(super::parent_process(), Some(parent), "stable");
+            println!("parent={} started={}", parent.pid, parent.started);
+        }
+    }
+
+    /// This test binary runs itself as a child (only the probe test): the child must name
+    /// this process, which is alive, as its parent. The same on every OS (under Wine too).
+    #[test]
+    fn a_child_names_this_process_as_its_parent() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "sys::tests::parent_probe",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(PROBE, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The harness prints the test's name on the same line.
+        let line = text.split("parent=").nth(1).expect("a probe line");
+        let pid = line.split(' ').next().unwrap();
+        assert_eq!(pid, std::process::id().to_string(), "{line}");
+        assert!(!line.starts_with(&format!("{pid} started=0")), "{line}");
+    }
+}

@@ -81,7 +81,7 @@ pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Why the directory with `meta` is not private to this user (owned by it, writable by
 /// no one else), or `None` if it is.
-pub(crate) fn private_dir_problem(meta: &fs::Metadata) -> Option<String> {
+pub(crate) fn private_dir_problem(_dir: &Path, meta: &fs::Metadata) -> Option<String> {
     let ours = effective_uid();
     if meta.uid() != ours {
         return Some(format!(

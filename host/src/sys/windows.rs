@@ -18,10 +18,76 @@ use windows_sys::Win32::System::JobObjects::{
 
 use super::ProcessIdentity;
 
-/// The identity of this process's parent. Not known on Windows yet: a client's re-asks
-/// are then never read as retries (the safe side; see the README).
+mod acl;
+
+/// The identity of this process's parent: its pid from a Toolhelp snapshot, its creation
+/// time from `GetProcessTimes`. Windows keeps the parent's pid after the parent exits,
+/// and may give it to a new process: a "parent" created after this process is not ours,
+/// and gives `None` (a re-ask is then never read as a retry: the safe side).
 pub fn parent_process() -> Option<ProcessIdentity> {
-    None
+    let parent = parent_pid(std::process::id())?;
+    let started = creation_time(parent)?;
+    let ours = creation_time(std::process::id())?;
+    (started <= ours).then_some(ProcessIdentity {
+        pid: parent,
+        started,
+    })
+}
+
+/// The parent pid that a process snapshot records for `pid`.
+fn parent_pid(pid: u32) -> Option<u32> {
+    use windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE;
+    use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+        CreateToolhelp32Snapshot, PROCESSENTRY32W, Process32FirstW, Process32NextW,
+        TH32CS_SNAPPROCESS,
+    };
+    // SAFETY: no preconditions; the handle is checked and closed below.
+    let snapshot = unsafe { CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0) };
+    if snapshot == INVALID_HANDLE_VALUE || snapshot.is_null() {
+        return None;
+    }
+    let mut entry = PROCESSENTRY32W {
+        dwSize: std::mem::size_of::<PROCESSENTRY32W>() as u32,
+        ..Default::default()
+    };
+    let mut parent = None;
+    // SAFETY: `entry` is a writable PROCESSENTRY32W whose dwSize says so.
+    let mut more = unsafe { Process32FirstW(snapshot, &mut entry) } != 0;
+    while more {
+        if entry.th32ProcessID == pid {
+            parent = Some(entry.th32ParentProcessID).filter(|&p| p != 0);
+            break;
+        }
+        // SAFETY: as above.
+        more = unsafe { Process32NextW(snapshot, &mut entry) } != 0;
+    }
+    // SAFETY: `snapshot` is a handle we own.
+    unsafe { CloseHandle(snapshot) };
+    parent
+}
+
+/// When process `pid` was created, in 100 ns ticks since 1601.
+fn creation_time(pid: u32) -> Option<u64> {
+    use windows_sys::Win32::Foundation::FILETIME;
+    use windows_sys::Win32::System::Threading::{
+        GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    // SAFETY: no preconditions; a null handle means failure.
+    let process = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+    if process.is_null() {
+        return None;
+    }
+    let zero = || FILETIME {
+        dwLowDateTime: 0,
+        dwHighDateTime: 0,
+    };
+    let (mut created, mut exited, mut kernel, mut user) = (zero(), zero(), zero(), zero());
+    // SAFETY: `process` is open with query rights; the four FILETIMEs are writable.
+    let ok = unsafe { GetProcessTimes(process, &mut created, &mut exited, &mut kernel, &mut user) };
+    // SAFETY: `process` is a handle we own.
+    unsafe { CloseHandle(process) };
+    let ticks = (u64::from(created.dwHighDateTime) << 32) | u64::from(created.dwLowDateTime);
+    (ok != 0 && ticks != 0).then_some(ticks)
 }
 
 /// Whether `path` is a file that could be run. Windows has no execute bit: a regular
@@ -30,26 +96,33 @@ pub(crate) fn is_executable(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.is_file())
 }
 
-/// Creates the directory `dir`. It inherits the ACL of its parent, which under
-/// `%LOCALAPPDATA%` admits only this user, SYSTEM and administrators.
+/// Creates the directory `dir` with an ACL that admits this user alone and is inherited
+/// by what is created inside (see [`acl`]).
 pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    fs::create_dir(dir)
+    acl::create_owner_only_dir(dir)
 }
 
-/// Why the directory with `meta` is not private, or `None`. Windows: a directory that is
-/// a reparse point (a junction or symlink) is refused; its ACL is inherited (see
-/// [`create_private_dir`]).
-pub(crate) fn private_dir_problem(meta: &fs::Metadata) -> Option<String> {
-    use std::os::windows::fs::MetadataExt;
-    const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x400;
-    (meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0)
-        .then(|| "is a junction or symbolic link".to_string())
+/// Why the directory `dir` (with `meta`) is not private, or `None`. Windows: a reparse
+/// point (a junction or symlink) is refused, and so is a directory this user does not
+/// own (one made by someone else to catch our files).
+pub(crate) fn private_dir_problem(dir: &Path, meta: &fs::Metadata) -> Option<String> {
+    if let Some(problem) = private_file_problem(meta) {
+        return Some(problem);
+    }
+    match acl::owned_by_current_user(dir) {
+        Ok(true) => None,
+        Ok(false) => Some("owned by another user".to_string()),
+        Err(e) => Some(format!("its owner cannot be read ({e})")),
+    }
 }
 
 /// Why the file with `meta` is not private, or `None`: a reparse point is refused; its
 /// ACL is inherited from the private directory it is in.
 pub(crate) fn private_file_problem(meta: &fs::Metadata) -> Option<String> {
-    private_dir_problem(meta)
+    use std::os::windows::fs::MetadataExt;
+    const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x400;
+    (meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0)
+        .then(|| "is a junction or symbolic link".to_string())
 }
 
 /// Makes `options` open a reparse point itself rather than what it points to.

@@ -1,0 +1,236 @@
+//! Owner-only security descriptors: what makes a directory private to this user on
+//! Windows, where permission bits do not exist.
+//!
+//! A private directory is created with a protected DACL that grants full access to the
+//! current user's SID alone and is inherited by everything created inside it, so files
+//! written there are private without further work; it is accepted later only while its
+//! owner is still that user. The same descriptor fits the broker's named pipe when it
+//! comes (issue 16).
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::windows::ffi::OsStrExt;
+use std::path::Path;
+use std::ptr::null_mut;
+
+use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, LocalFree};
+use windows_sys::Win32::Security::Authorization::{
+    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW,
+    GetNamedSecurityInfoW, SDDL_REVISION_1, SE_FILE_OBJECT,
+};
+use windows_sys::Win32::Security::{
+    EqualSid, GetTokenInformation, OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID,
+    SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER, TokenUser,
+};
+use windows_sys::Win32::Storage::FileSystem::CreateDirectoryW;
+use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+
+/// `s` as a NUL-terminated UTF-16 string.
+fn wide(s: &OsStr) -> Vec<u16> {
+    s.encode_wide().chain(Some(0)).collect()
+}
+
+/// The current user's SID: the process token's `TOKEN_USER`, whose SID points into it.
+struct UserSid {
+    /// `u64`s so that the `TOKEN_USER` at its start is aligned.
+    buffer: Vec<u64>,
+}
+
+impl UserSid {
+    fn current() -> io::Result<UserSid> {
+        let mut token: HANDLE = null_mut();
+        // SAFETY: the pseudo-handle of this process needs no closing; `token` is written.
+        if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut len = 0u32;
+        // SAFETY: a size query: no buffer, the length is written to `len`.
+        unsafe { GetTokenInformation(token, TokenUser, null_mut(), 0, &mut len) };
+        let mut buffer = vec![0u64; (len as usize).div_ceil(8).max(1)];
+        // SAFETY: `buffer` holds at least `len` writable bytes.
+        let ok = unsafe {
+            GetTokenInformation(token, TokenUser, buffer.as_mut_ptr().cast(), len, &mut len)
+        };
+        let error = io::Error::last_os_error();
+        // SAFETY: `token` is a handle we own.
+        unsafe { CloseHandle(token) };
+        match ok {
+            0 => Err(error),
+            _ => Ok(UserSid { buffer }),
+        }
+    }
+
+    fn psid(&self) -> PSID {
+        // SAFETY: the buffer starts with the TOKEN_USER that GetTokenInformation wrote.
+        unsafe { (*self.buffer.as_ptr().cast::<TOKEN_USER>()).User.Sid }
+    }
+
+    /// The SID as text (`S-1-5-21-...`).
+    fn text(&self) -> io::Result<String> {
+        let mut text: *mut u16 = null_mut();
+        // SAFETY: `psid` is a valid SID; `text` receives a LocalAlloc'd string.
+        if unsafe { ConvertSidToStringSidW(self.psid(), &mut text) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `text` is NUL-terminated UTF-16 until we free it.
+        let s = unsafe {
+            let len = (0..).take_while(|&i| *text.add(i) != 0).count();
+            String::from_utf16_lossy(std::slice::from_raw_parts(text, len))
+        };
+        // SAFETY: allocated by ConvertSidToStringSidW with LocalAlloc.
+        unsafe { LocalFree(text.cast()) };
+        Ok(s)
+    }
+}
+
+/// A security descriptor made from SDDL; freed when dropped.
+struct Descriptor(PSECURITY_DESCRIPTOR);
+
+impl Descriptor {
+    /// Full access for the current user alone, nothing inherited from the parent, and
+    /// inherited by the files and directories created inside.
+    fn owner_only() -> io::Result<Descriptor> {
+        let sid = UserSid::current()?.text()?;
+        let sddl = wide(OsStr::new(&format!("D:P(A;OICI;FA;;;{sid})")));
+        let mut descriptor: PSECURITY_DESCRIPTOR = null_mut();
+        // SAFETY: `sddl` is NUL-terminated; `descriptor` receives a LocalAlloc'd SD.
+        let ok = unsafe {
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                sddl.as_ptr(),
+                SDDL_REVISION_1,
+                &mut descriptor,
+                null_mut(),
+            )
+        };
+        match ok {
+            0 => Err(io::Error::last_os_error()),
+            _ => Ok(Descriptor(descriptor)),
+        }
+    }
+}
+
+impl Drop for Descriptor {
+    fn drop(&mut self) {
+        // SAFETY: allocated by ConvertStringSecurityDescriptorToSecurityDescriptorW.
+        unsafe { LocalFree(self.0) };
+    }
+}
+
+/// Creates `dir` with the [owner-only](Descriptor::owner_only) descriptor.
+pub(crate) fn create_owner_only_dir(dir: &Path) -> io::Result<()> {
+    let descriptor = Descriptor::owner_only()?;
+    let attributes = SECURITY_ATTRIBUTES {
+        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: descriptor.0,
+        bInheritHandle: 0,
+    };
+    let path = wide(dir.as_os_str());
+    // SAFETY: `path` is NUL-terminated; `attributes` and its descriptor outlive the call.
+    match unsafe { CreateDirectoryW(path.as_ptr(), &attributes) } {
+        0 => Err(io::Error::last_os_error()),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the current user owns `path`.
+pub(crate) fn owned_by_current_user(path: &Path) -> io::Result<bool> {
+    let user = UserSid::current()?;
+    let wide_path = wide(path.as_os_str());
+    let mut owner: PSID = null_mut();
+    let mut descriptor: PSECURITY_DESCRIPTOR = null_mut();
+    // SAFETY: `wide_path` is NUL-terminated; `owner` points into `descriptor`, which is
+    // LocalAlloc'd for us and freed below.
+    let status = unsafe {
+        GetNamedSecurityInfoW(
+            wide_path.as_ptr(),
+            SE_FILE_OBJECT,
+            OWNER_SECURITY_INFORMATION,
+            &mut owner,
+            null_mut(),
+            null_mut(),
+            null_mut(),
+            &mut descriptor,
+        )
+    };
+    if status != 0 {
+        return Err(io::Error::from_raw_os_error(status as i32));
+    }
+    // SAFETY: both are valid SIDs; `owner` lives in `descriptor` until it is freed.
+    let same = unsafe { EqualSid(owner, user.psid()) } != 0;
+    // SAFETY: allocated by GetNamedSecurityInfoW.
+    unsafe { LocalFree(descriptor) };
+    Ok(same)
+}
+
+/// The DACL of `path` in SDDL, for tests.
+#[cfg(test)]
+fn dacl_text(path: &Path) -> io::Result<String> {
+    use windows_sys::Win32::Security::Authorization::ConvertSecurityDescriptorToStringSecurityDescriptorW;
+    use windows_sys::Win32::Security::DACL_SECURITY_INFORMATION;
+    let wide_path = wide(path.as_os_str());
+    let mut descriptor: PSECURITY_DESCRIPTOR = null_mut();
+    // SAFETY: as in `owned_by_current_user`.
+    let status = unsafe {
+        GetNamedSecurityInfoW(
+            wide_path.as_ptr(),
+            SE_FILE_OBJECT,
+            DACL_SECURITY_INFORMATION,
+            null_mut(),
+            null_mut(),
+            null_mut(),
+            null_mut(),
+            &mut descriptor,
+        )
+    };
+    if status != 0 {
+        return Err(io::Error::from_raw_os_error(status as i32));
+    }
+    let mut text: *mut u16 = null_mut();
+    // SAFETY: `descriptor` is valid; `text` receives a LocalAlloc'd string.
+    let ok = unsafe {
+        ConvertSecurityDescriptorToStringSecurityDescriptorW(
+            descriptor,
+            SDDL_REVISION_1,
+            DACL_SECURITY_INFORMATION,
+            &mut text,
+            null_mut(),
+        )
+    };
+    // SAFETY: allocated by GetNamedSecurityInfoW.
+    unsafe { LocalFree(descriptor) };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: NUL-terminated UTF-16 until freed.
+    let s = unsafe {
+        let len = (0..).take_while(|&i| *text.add(i) != 0).count();
+        String::from_utf16_lossy(std::slice::from_raw_parts(text, len))
+    };
+    // SAFETY: allocated with LocalAlloc.
+    unsafe { LocalFree(text.cast()) };
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_private_dir_admits_its_owner_alone() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("private");
+        crate::paths::prepare_private_dir(&dir).unwrap();
+        assert!(owned_by_current_user(&dir).unwrap());
+        let sid = UserSid::current().unwrap().text().unwrap();
+        let dacl = dacl_text(&dir).unwrap();
+        assert!(dacl.starts_with("D:P"), "inherits nothing: {dacl}");
+        assert!(dacl.contains(&format!(";;;{sid})")), "{dacl}");
+        assert_eq!(
+            dacl.matches("(A;").count(),
+            1,
+            "one grant, to this user: {dacl}"
+        );
+        // A second prepare accepts it as it is.
+        crate::paths::prepare_private_dir(&dir).unwrap();
+    }
+}
