@@ -2,8 +2,9 @@
 //!
 //! This exists for the locked-down enterprise, where the admin decides and the user
 //! cannot opt out (after kubectl's `credentialPluginPolicy` and Istio's sha256-pinned
-//! WasmPlugins). A policy is a stack of TOML files: [`SYSTEM_POLICY_PATH`] plus any the
-//! user names (`$TOKENHOST_POLICY`, `--policy`). A provider must satisfy every file, so
+//! WasmPlugins). A policy is a stack of TOML files: the system file
+//! ([`system_policy_path`](crate::sys::system_policy_path)) plus any the user names
+//! (`$TOKENHOST_POLICY`, `--policy`). A provider must satisfy every file, so
 //! a file can only add restrictions; none can lift another's.
 //!
 //! A file may say (absent keys restrict nothing; unknown keys are errors):
@@ -52,9 +53,6 @@ use crate::grants::Grants;
 use check::LazyDigest;
 pub use defaults::Lowered;
 use file::PolicyFile;
-
-/// The system policy, which applies to every user of the machine.
-pub const SYSTEM_POLICY_PATH: &str = "/etc/tokenhost/policy.toml";
 
 /// The effective admin policy: a stack of parsed files, each checked on its own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -127,7 +125,7 @@ impl Policy {
     }
 
     /// The machine's policy, as every tokenhost process applies it: the system file
-    /// ([`SYSTEM_POLICY_PATH`], if present), then the file `$TOKENHOST_POLICY` names, then
+    /// ([`system_policy_path`](crate::sys::system_policy_path), if present), then the file `$TOKENHOST_POLICY` names, then
     /// each of `extra`. A file that cannot be read or parsed is an error: fail closed.
     pub fn from_environment(extra: &[PathBuf]) -> Result<Policy, PolicyError> {
         let mut files: Vec<PathBuf> = crate::paths::non_empty_env("TOKENHOST_POLICY")
@@ -135,7 +133,7 @@ impl Policy {
             .into_iter()
             .collect();
         files.extend(extra.iter().cloned());
-        Policy::load(Path::new(SYSTEM_POLICY_PATH), &files)
+        Policy::load(&crate::sys::system_policy_path(), &files)
     }
 
     /// Loads `system` (skipped if there is nothing at that path), then each of `extra`

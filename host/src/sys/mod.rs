@@ -73,4 +73,32 @@ mod tests {
         assert_eq!(pid, std::process::id().to_string(), "{line}");
         assert!(!line.starts_with(&format!("{pid} started=0")), "{line}");
     }
+
+    /// The system policy is where the platform keeps machine-wide settings, and no
+    /// user's environment moves it.
+    #[test]
+    fn the_system_policy_path_is_the_machines() {
+        let path = super::system_policy_path();
+        assert!(path.is_absolute(), "{}", path.display());
+        assert!(
+            path.ends_with("tokenhost/policy.toml"),
+            "{}",
+            path.display()
+        );
+        #[cfg(unix)]
+        assert_eq!(path, std::path::Path::new("/etc/tokenhost/policy.toml"));
+        #[cfg(windows)]
+        {
+            assert!(
+                path.to_string_lossy()
+                    .to_lowercase()
+                    .contains("programdata"),
+                "{}",
+                path.display()
+            );
+            // SAFETY (of the test): no other test reads ProgramData.
+            unsafe { std::env::set_var("ProgramData", r"C:\Users\Public\evil") };
+            assert_eq!(super::system_policy_path(), path);
+        }
+    }
 }

@@ -14,6 +14,12 @@ pub fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Where the administrator's system policy lives: `/etc/tokenhost/policy.toml` (macOS
+/// too: `/etc` is root's there as well).
+pub fn system_policy_path() -> std::path::PathBuf {
+    std::path::PathBuf::from("/etc/tokenhost/policy.toml")
+}
+
 /// The identity of this process's parent, or `None` when it cannot be known (an
 /// unsupported platform, or the parent already exited and we were adopted by init).
 pub fn parent_process() -> Option<ProcessIdentity> {

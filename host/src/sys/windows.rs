@@ -20,6 +20,33 @@ use super::ProcessIdentity;
 
 mod acl;
 
+/// Where the administrator's system policy lives: `policy.toml` in `tokenhost` under the
+/// machine's ProgramData folder, asked of the shell (`FOLDERID_ProgramData`, set per
+/// machine) rather than read from `%ProgramData%`, which any user can set to point away
+/// from the admin's file. `C:\ProgramData` if the shell does not answer.
+pub fn system_policy_path() -> std::path::PathBuf {
+    use std::os::windows::ffi::OsStringExt;
+    use windows_sys::Win32::System::Com::CoTaskMemFree;
+    use windows_sys::Win32::UI::Shell::{FOLDERID_ProgramData, SHGetKnownFolderPath};
+    let mut path: *mut u16 = std::ptr::null_mut();
+    // SAFETY: a known folder id, no flags, the current user's token (null); `path`
+    // receives a CoTaskMemAlloc'd string, freed below whatever the result.
+    let status =
+        unsafe { SHGetKnownFolderPath(&FOLDERID_ProgramData, 0, std::ptr::null_mut(), &mut path) };
+    let folder = (status == 0 && !path.is_null()).then(|| {
+        // SAFETY: NUL-terminated UTF-16 until freed.
+        unsafe {
+            let len = (0..).take_while(|&i| *path.add(i) != 0).count();
+            std::ffi::OsString::from_wide(std::slice::from_raw_parts(path, len))
+        }
+    });
+    // SAFETY: allocated by SHGetKnownFolderPath (null is allowed).
+    unsafe { CoTaskMemFree(path.cast()) };
+    std::path::PathBuf::from(folder.unwrap_or_else(|| r"C:\ProgramData".into()))
+        .join("tokenhost")
+        .join("policy.toml")
+}
+
 /// The identity of this process's parent: its pid from a Toolhelp snapshot, its creation
 /// time from `GetProcessTimes`. Windows keeps the parent's pid after the parent exits,
 /// and may give it to a new process: a "parent" created after this process is not ours,
