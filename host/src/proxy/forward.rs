@@ -244,7 +244,8 @@ async fn send(
 fn pass(response: reqwest::Response) -> Response<ProxyBody> {
     let mut response: Response<reqwest::Body> = response.into();
     drop_hop_by_hop(response.headers_mut());
-    // The client's connection is HTTP/1.1 whatever upstream spoke.
+    // The client's connection speaks its own version (HTTP/1.1, or HTTP/2 with prior
+    // knowledge) whatever upstream spoke; hyper's HTTP/2 server ignores this field.
     *response.version_mut() = Version::HTTP_11;
     response.map(Either::Right)
 }

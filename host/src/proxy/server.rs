@@ -1,7 +1,8 @@
 //! [`BoundProxy`]: binds the listener, writes the local key, serves connections until
 //! SIGTERM or SIGINT, then lets requests in flight finish for a moment.
 //!
-//! Each connection is served by hyper's HTTP/1.1 server with keep-alive; a request's
+//! Each connection is served by hyper (HTTP/1.1 with keep-alive, or HTTP/2 when the
+//! client opens with the HTTP/2 preface); a request's
 //! future (and with it the upstream request and its streaming body) is dropped when its
 //! client goes away, so upstream sees the cancel at once.
 
@@ -10,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -210,16 +212,29 @@ async fn run(
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
 }
 
+/// How client connections are served: HTTP/1.1, or HTTP/2 when the client starts with
+/// its preface (prior knowledge, as gRPC and `curl --http2-prior-knowledge` do over
+/// plain loopback). One for the process: its settings are constants.
+fn connection_builder() -> &'static auto::Builder<TokioExecutor> {
+    static BUILDER: std::sync::OnceLock<auto::Builder<TokioExecutor>> = std::sync::OnceLock::new();
+    BUILDER.get_or_init(|| {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        builder.http2().timer(TokioTimer::new());
+        builder
+    })
+}
+
 fn connection<S>(stream: S, shared: &Arc<Shared>, graceful: &GracefulShutdown)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let shared = shared.clone();
     let service = hyper::service::service_fn(move |request| handle(shared.clone(), request));
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service);
+    let conn = connection_builder().serve_connection(TokioIo::new(stream), service);
     let conn = graceful.watch(conn);
     tokio::spawn(async move {
         if let Err(e) = conn.await {
