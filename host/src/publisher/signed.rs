@@ -228,6 +228,162 @@ fn detached_paths(plugin: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasmsign2::{KeyPair, Module};
+
+    fn component() -> Vec<u8> {
+        [
+            &b"\0asm\x0d\0\x01\0"[..],
+            &[0, 5, 1, b'x', b'a', b'b', b'c'],
+        ]
+        .concat()
+    }
+
+    /// `bytes` signed by `key`: the signed file and the detached signature.
+    fn sign(bytes: &[u8], key: &KeyPair, detached: bool) -> (Vec<u8>, Vec<u8>) {
+        let module = Module::deserialize(&mut &bytes[..]).unwrap();
+        let (module, signature) = key.sk.sign_multi(module, None, detached, false).unwrap();
+        let mut out = Vec::new();
+        module.serialize(&mut out).unwrap();
+        (out, signature)
+    }
+
+    fn key(pair: &KeyPair) -> PublisherKey {
+        PublisherKey::parse(&hex::encode(pair.pk.to_bytes())).unwrap()
+    }
+
+    fn plugin<'a>(path: &'a Path, bytes: &'a [u8]) -> SignedPlugin<'a> {
+        SignedPlugin::new(path, bytes, Sha256::digest(bytes).into())
+    }
+
+    #[test]
+    fn the_crates_verify_multi_ignores_content_without_delimiters_and_this_does_not() {
+        let pair = KeyPair::generate();
+        let (mut signed, _) = sign(&component(), &pair, false);
+        *signed.last_mut().unwrap() = b'X';
+        // wasmsign2 0.2.8: verify_multi with no signature_delimiter section compares
+        // no hash with the content, so a modified module "verifies".
+        assert!(
+            pair.pk
+                .verify_multi(&mut &signed[..], None, |_| true)
+                .is_ok()
+        );
+        assert!(pair.pk.verify(&mut &signed[..], None).is_err());
+        let path = Path::new("/nonexistent/p.wasm");
+        let checked = plugin(path, &signed);
+        assert!(!checked.signed_by(&key(&pair)));
+        assert_eq!(checked.signatures().len(), 1);
+        assert!(!checked.signatures()[0].covers_content);
+    }
+
+    #[test]
+    fn detached_signatures_under_either_name_and_several_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            KeyPair::generate(),
+            KeyPair::generate(),
+            KeyPair::generate(),
+        );
+        let bytes = component();
+        let (_, sig_a) = sign(&bytes, &a, true);
+        let (_, sig_b) = sign(&bytes, &b, true);
+        let path = dir.path().join("p.wasm");
+        std::fs::write(&path, &bytes).unwrap();
+        std::fs::write(dir.path().join("p.wasm.sig"), &sig_a).unwrap();
+        std::fs::write(dir.path().join("p.sig"), &sig_b).unwrap();
+        let checked = plugin(&path, &bytes);
+        assert!(checked.signed_by(&key(&a)) && checked.signed_by(&key(&b)));
+        assert!(!checked.signed_by(&key(&c)));
+        let origins: Vec<String> = checked
+            .signatures()
+            .iter()
+            .map(|s| s.origin.to_string())
+            .collect();
+        assert_eq!(
+            origins,
+            [
+                format!("detached {}", dir.path().join("p.wasm.sig").display()),
+                format!("detached {}", dir.path().join("p.sig").display()),
+            ]
+        );
+        assert_eq!(checked.unsigned_sha256(), checked.sha256());
+        // Embedded and detached together; the embedded section is not part of what the
+        // detached signature covers.
+        let (embedded, _) = sign(&bytes, &c, false);
+        let both = plugin(&path, &embedded);
+        assert!(both.signed_by(&key(&a)) && both.signed_by(&key(&c)));
+        assert_eq!(
+            both.unsigned_sha256(),
+            &<[u8; 32]>::from(Sha256::digest(&bytes))
+        );
+        assert_ne!(both.unsigned_sha256(), both.sha256());
+    }
+
+    #[test]
+    fn malformed_oversized_and_too_many_signatures_count_for_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = KeyPair::generate();
+        let bytes = component();
+        let path = dir.path().join("p.wasm");
+        // A detached file whose set claims 4 GiB: an error, not an allocation.
+        std::fs::write(
+            dir.path().join("p.wasm.sig"),
+            [1, 1, 1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f],
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("p.sig"),
+            vec![0u8; MAX_SIGNATURE_FILE_BYTES as usize + 1],
+        )
+        .unwrap();
+        let checked = plugin(&path, &bytes);
+        assert!(checked.signatures().is_empty());
+        let problems = checked.problems().join("\n");
+        assert!(
+            problems.contains("p.wasm.sig is malformed") && problems.contains("claims"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("p.sig") && problems.contains("larger than"),
+            "{problems}"
+        );
+
+        // 65 signatures: none counts, even the good one.
+        std::fs::remove_file(dir.path().join("p.sig")).unwrap();
+        let (_, one) = sign(&bytes, &pair, true);
+        let parsed = format::signatures(&one).unwrap().remove(0);
+        assert_eq!(
+            format::signatures(&parsed.alone()).unwrap(),
+            [parsed.clone()]
+        );
+        // One set holding 65 copies of it.
+        let mut set = vec![1];
+        set.extend_from_slice(&parsed.hashes[0]);
+        set.push(65);
+        let mut sig = Vec::new();
+        sig.push(0);
+        sig.push(1);
+        sig.push(64);
+        sig.extend_from_slice(&parsed.signature);
+        for _ in 0..65 {
+            set.push(sig.len() as u8);
+            set.extend_from_slice(&sig);
+        }
+        let mut many = vec![1, 1, 1, 1];
+        let len = set.len();
+        many.extend_from_slice(&[(len & 0x7f) as u8 | 0x80, (len >> 7) as u8]);
+        many.extend_from_slice(&set);
+        std::fs::write(dir.path().join("p.wasm.sig"), &many).unwrap();
+        let checked = plugin(&path, &bytes);
+        assert!(checked.signatures().is_empty());
+        assert!(
+            checked.problems()[0].contains("65 signatures"),
+            "{:?}",
+            checked.problems()
+        );
+        assert!(!checked.signed_by(&key(&pair)));
+        std::fs::write(dir.path().join("p.wasm.sig"), &one).unwrap();
+        assert!(plugin(&path, &bytes).signed_by(&key(&pair)));
+    }
 
     #[test]
     fn detached_signatures_are_looked_for_under_both_names() {
