@@ -353,7 +353,7 @@ mod tests {
         let parsed = format::signatures(&one).unwrap().remove(0);
         assert_eq!(
             format::signatures(&parsed.alone()).unwrap(),
-            [parsed.clone()]
+            std::slice::from_ref(&parsed)
         );
         // One set holding 65 copies of it.
         let mut set = vec![1];
