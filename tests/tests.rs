@@ -25,4 +25,5 @@ mod plugin_sdk;
 mod policy;
 mod proxy;
 mod reask;
+mod signatures;
 mod wasm_source;
