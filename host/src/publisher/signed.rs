@@ -113,17 +113,13 @@ impl<'a> SignedPlugin<'a> {
         let verdict = self
             .signatures()
             .iter()
-            .any(|signature| self.verify(key, signature));
+            .any(|signature| self.verifies(key, signature));
         self.verdicts.borrow_mut().push((raw, verdict));
         verdict
     }
 
     /// Whether this one signature is `key`'s over the plugin as it is now.
     pub fn verifies(&self, key: &PublisherKey, signature: &Signature) -> bool {
-        self.verify(key, signature)
-    }
-
-    fn verify(&self, key: &PublisherKey, signature: &Signature) -> bool {
         if !signature.covers_content || signature.raw.signature.len() != 64 {
             return false;
         }
