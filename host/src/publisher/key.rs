@@ -4,7 +4,8 @@
 //! - an OpenSSH public key line, `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA... comment`
 //!   (`ssh-keygen -t ed25519` writes one to `id_ed25519.pub`);
 //! - wasmsign2's own format: the 33 bytes `wasmsign2 keygen` writes to its public key
-//!   file (`0x01` and the 32-byte key), as a file, or written out in hex or base64;
+//!   file (`0x01` and the 32-byte key), as a file, or written out in hex (66 digits) or
+//!   base64;
 //! - a PEM `-----BEGIN PUBLIC KEY-----` block (or its DER bytes, as a file).
 //!
 //! Anything else is an error, never a key that matches nothing: a policy entry whose key
@@ -142,14 +143,15 @@ impl PublisherKey {
         }
     }
 
-    /// wasmsign2's format (`0x01` and 32 bytes), or the bare 32 bytes.
+    /// wasmsign2's format: `0x01` and the 32-byte key. Bare 32 bytes are not accepted:
+    /// 64 hex digits are what a sha256 looks like, and a digest written where a key was
+    /// meant must be an error, not a key that matches nothing (a deny entry would then
+    /// deny nothing).
     fn from_raw(raw: &[u8]) -> Result<PublisherKey, KeyError> {
-        let bytes = match raw.len() {
-            32 => [&[ED25519_PK_ID][..], raw].concat(),
-            33 if raw[0] == ED25519_PK_ID => raw.to_vec(),
-            _ => return Err(KeyError::Unrecognised),
-        };
-        wasmsign2::PublicKey::from_bytes(&bytes)
+        if raw.len() != 33 || raw[0] != ED25519_PK_ID {
+            return Err(KeyError::Unrecognised);
+        }
+        wasmsign2::PublicKey::from_bytes(raw)
             .map(Self::from_inner)
             .map_err(|_| KeyError::Unrecognised)
     }
@@ -201,10 +203,9 @@ mod tests {
         let raw = ssh.raw();
         let wasmsign2_bytes = [&[1u8][..], &raw].concat();
         let hex33 = hex::encode(&wasmsign2_bytes);
-        let hex32 = hex::encode(raw);
         let b64 = base64::engine::general_purpose::STANDARD.encode(&wasmsign2_bytes);
         let pem = ssh.inner().to_pem();
-        for text in [hex33.as_str(), &hex32, &b64, &pem, &format!("  {SSH}\n")] {
+        for text in [hex33.as_str(), &b64, &pem, &format!("  {SSH}\n")] {
             assert_eq!(PublisherKey::parse(text).unwrap(), ssh, "{text}");
         }
         assert_eq!(
@@ -239,6 +240,8 @@ mod tests {
             "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAAQA=",
             "0102",
             &"01".repeat(34),
+            // A sha256 where a key was meant: 32 bytes, without wasmsign2's type byte.
+            &"ab".repeat(32),
             "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
         ] {
             assert_eq!(
