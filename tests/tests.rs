@@ -26,4 +26,5 @@ mod policy;
 mod proxy;
 mod reask;
 mod retry_after;
+mod signatures;
 mod wasm_source;

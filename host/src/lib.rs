@@ -23,6 +23,7 @@ pub mod grants;
 pub mod manager;
 pub mod paths;
 pub mod policy;
+pub mod publisher;
 // Unix for now: its Unix-socket listener and signals (issue 16 tracks Windows).
 #[cfg(all(feature = "proxy", unix))]
 pub mod proxy;

@@ -48,8 +48,8 @@ pub fn run(args: PrecompileArgs) -> Result<(), Failure> {
         let name = file.display().to_string();
         let mut refused = Vec::new();
         let loaded = runtime
-            .load_verified(file, &mut |digest| {
-                refused = policy.check_plugin(&name, digest);
+            .load_verified(file, &mut |plugin| {
+                refused = policy.check_plugin(&name, plugin);
                 refused.is_empty()
             })
             .map_err(|e| match refused.is_empty() {

@@ -237,6 +237,7 @@ fn resolve_provider(
                 ("secret_store", auth.secret_store.is_some()),
                 ("allowed_env", auth.allowed_env.is_some()),
                 ("allowed_paths", auth.allowed_paths.is_some()),
+                ("publisher_key", auth.publisher_key.is_some()),
             ] {
                 if set {
                     return Err(fail(ProviderProblem::OtherSourceKind {
@@ -317,6 +318,12 @@ fn resolve_provider(
     if let Some(pin) = &auth.sha256 {
         crate::digest::parse_sha256(pin).map_err(|e| invalid("sha256")(format!("sha256: {e}")))?;
     }
+    let publisher_key = auth
+        .publisher_key
+        .as_deref()
+        .map(crate::publisher::PublisherKey::parse)
+        .transpose()
+        .map_err(|e| invalid("publisher_key")(format!("publisher_key: {e}")))?;
     let defaulted = Defaulted {
         timeout: auth.timeout_ms.is_none(),
         memory_limit: matches!(source, SourceSpec::Plugin(_)) && auth.memory_limit_mb.is_none(),
@@ -326,6 +333,7 @@ fn resolve_provider(
         refresh_interval,
         source,
         sha256: auth.sha256,
+        publisher_key,
         api,
         defaulted,
     }))

@@ -27,6 +27,7 @@ pub(super) const AUTH_KEYS: &[&str] = &[
     "format",
     "plugin",
     "sha256",
+    "publisher_key",
     "timeout_ms",
     "refresh_interval_ms",
     "memory_limit_mb",
@@ -92,7 +93,7 @@ fn check_provider(provider: &Table) -> Result<(), (&'static str, String)> {
     }
     if let Some(key) = AUTH_KEYS.iter().find(|key| provider.contains_key(**key)) {
         let consequence = match *key {
-            "sha256" => " and the source would run unpinned",
+            "sha256" | "publisher_key" => " and the source would run unpinned",
             _ => "",
         };
         return Err((

@@ -64,6 +64,11 @@ pub struct RawAuth {
     /// Pin: the SHA-256 (hex) of the plugin file, or of the command's executable. The
     /// source is refused if the file does not match. Honoured with or without a policy.
     pub sha256: Option<String>,
+    /// Plugin source: a publisher key pin (an `ssh-ed25519 ...` line, or a wasmsign2
+    /// public key in hex or base64). The plugin must carry a valid signature by this
+    /// key (embedded, or detached in `<plugin>.wasm.sig`). Honoured with or without a
+    /// policy.
+    pub publisher_key: Option<String>,
     /// Per-call deadline in milliseconds. Default 5000, at least 1.
     #[schemars(range(min = 1))]
     pub timeout_ms: Option<u64>,

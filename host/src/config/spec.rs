@@ -20,6 +20,8 @@ pub struct ProviderSpec {
     pub source: SourceSpec,
     /// The user's own pin: the SHA-256 (hex) the plugin file or executable must have.
     pub sha256: Option<String>,
+    /// The user's publisher pin: the plugin must carry a valid signature by this key.
+    pub publisher_key: Option<crate::publisher::PublisherKey>,
     /// Where and how the provider's API is called (`base_url`, `http_headers`,
     /// `query_params`), for [`AuthClient`](crate::client::AuthClient).
     pub api: ApiSpec,

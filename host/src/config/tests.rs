@@ -401,6 +401,10 @@ fn security_keys_in_the_wrong_table_are_refused() {
             "provider \"p\": `allowed_paths` belongs in [model_providers.p.auth]; in [model_providers.p] it would be ignored",
         ),
         (
+            "[model_providers.p]\npublisher_key = \"ssh-ed25519 AAAA\"\n[model_providers.p.auth]\nplugin = \"x.wasm\"".into(),
+            "provider \"p\": `publisher_key` belongs in [model_providers.p.auth]; in [model_providers.p] it would be ignored and the source would run unpinned",
+        ),
+        (
             "[model_providers.p]\ncommand = \"tok\"".into(),
             "provider \"p\": `command` belongs in [model_providers.p.auth]",
         ),

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use crate::config::{CommandSpec, Config, PluginSpec, ProviderSpec, SourceSpec};
 use crate::granter::Granted;
-use crate::policy::{Policy, Violation, check_pin};
+use crate::policy::{Policy, Violation, check_pin, check_publisher_pin};
+use crate::publisher::SignedPlugin;
 use crate::source::TokenSource;
 use crate::source::command::{CheckedProgram, CommandSource, locate};
 #[cfg(feature = "wasm")]
@@ -144,7 +145,7 @@ impl SourceFactory {
             }
             SourceSpec::Plugin(plugin) => {
                 let granted = self.grant(spec, plugin)?;
-                let mut verify = |digest: &[u8; 32]| self.plugin_digest(spec, digest);
+                let mut verify = |plugin: &SignedPlugin<'_>| self.check_plugin(spec, plugin);
                 self.plugins.build(&spec.id, &granted, &mut verify)
             }
         }
@@ -161,8 +162,10 @@ impl SourceFactory {
             }
             SourceSpec::Plugin(plugin) => {
                 let granted = self.grant(spec, plugin)?;
-                let digest = self.plugins.digest(&spec.id, &granted)?;
-                refuse_if_any(self.plugin_digest(spec, &digest))
+                let bytes = self.plugins.read(&spec.id, &granted)?;
+                let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
+                let signed = SignedPlugin::new(&granted.plugin().path, &bytes, digest);
+                refuse_if_any(self.check_plugin(spec, &signed))
             }
         }
     }
@@ -186,14 +189,19 @@ impl SourceFactory {
         crate::granter::decide(spec, plugin, &self.policy).map_err(BuildError::Refused)
     }
 
-    /// A plugin's digest against the policy's plugin rule and the user's pin.
-    fn plugin_digest(&self, spec: &ProviderSpec, digest: &[u8; 32]) -> Vec<Violation> {
+    /// A plugin's bytes against the policy's plugin rule and the user's pins.
+    fn check_plugin(&self, spec: &ProviderSpec, plugin: &SignedPlugin<'_>) -> Vec<Violation> {
         let id = &*spec.id;
-        let mut violations = self.policy.check_plugin(id, digest);
+        let mut violations = self.policy.check_plugin(id, plugin);
         violations.extend(
             spec.sha256
                 .as_deref()
-                .and_then(|pin| check_pin(id, pin, digest)),
+                .and_then(|pin| check_pin(id, pin, plugin.sha256())),
+        );
+        violations.extend(
+            spec.publisher_key
+                .as_ref()
+                .and_then(|key| check_publisher_pin(id, key, plugin)),
         );
         violations
     }
@@ -253,6 +261,7 @@ impl SourceFactory {
                         "cannot read {} to check its sha256 pin: {e}",
                         resolved.display()
                     ),
+                    refusal: None,
                 }),
             }
         }

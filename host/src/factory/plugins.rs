@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::BuildError;
 use crate::granter::Granted;
 use crate::policy::Violation;
+use crate::publisher::SignedPlugin;
 use crate::source::TokenSource;
 
 #[cfg(not(feature = "wasm"))]
@@ -45,13 +46,13 @@ mod enabled {
             Ok(self.runtime.get_or_init(|| runtime))
         }
 
-        /// Loads the granted plugin, refusing it if `verify` finds violations in the digest
-        /// of the bytes about to be compiled.
+        /// Loads the granted plugin, refusing it if `verify` finds violations in the bytes
+        /// about to be compiled (their digest and signatures).
         pub(crate) fn build(
             &self,
             provider: &Arc<str>,
             granted: &Granted,
-            verify: &mut dyn FnMut(&[u8; 32]) -> Vec<Violation>,
+            verify: &mut dyn FnMut(&SignedPlugin<'_>) -> Vec<Violation>,
         ) -> Result<Arc<dyn TokenSource>, BuildError> {
             let runtime = self.runtime()?;
             let mut refused = Vec::new();
@@ -66,16 +67,14 @@ mod enabled {
             }
         }
 
-        /// The SHA-256 of the plugin file as it is now, without compiling it.
-        pub(crate) fn digest(
+        /// The plugin file's bytes as they are now, without compiling them.
+        pub(crate) fn read(
             &self,
             provider: &str,
             granted: &Granted,
-        ) -> Result<[u8; 32], BuildError> {
-            use sha2::Digest;
-            let bytes = crate::source::wasm::read_plugin_file(&granted.plugin().path)
-                .map_err(|source| plugin_error(provider, source))?;
-            Ok(sha2::Sha256::digest(&bytes).into())
+        ) -> Result<Vec<u8>, BuildError> {
+            crate::source::wasm::read_plugin_file(&granted.plugin().path)
+                .map_err(|source| plugin_error(provider, source))
         }
     }
 
@@ -99,14 +98,14 @@ mod disabled {
             &self,
             provider: &Arc<str>,
             _: &Granted,
-            _: &mut dyn FnMut(&[u8; 32]) -> Vec<Violation>,
+            _: &mut dyn FnMut(&SignedPlugin<'_>) -> Vec<Violation>,
         ) -> Result<Arc<dyn TokenSource>, BuildError> {
             Err(BuildError::NoWasm {
                 provider: provider.to_string(),
             })
         }
 
-        pub(crate) fn digest(&self, provider: &str, _: &Granted) -> Result<[u8; 32], BuildError> {
+        pub(crate) fn read(&self, provider: &str, _: &Granted) -> Result<Vec<u8>, BuildError> {
             Err(BuildError::NoWasm {
                 provider: provider.to_string(),
             })

@@ -7,10 +7,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::Violation;
 use super::containment::{host_within, path_within};
-use super::file::{PolicyFile, Rule};
+use super::file::{PluginMatch, PolicyFile, Rule};
+use super::{PluginRefusal, Violation};
 use crate::grants::Grants;
+use crate::publisher::{PublisherKey, SignedPlugin};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -43,6 +44,7 @@ impl PolicyFile {
             rule,
             policy: Some(self.path.clone()),
             message: format!("{detail} of policy {}", self.path.display()),
+            refusal: None,
         }
     }
 
@@ -56,6 +58,7 @@ impl PolicyFile {
                 "{kind} sources are denied by policy {}",
                 self.path.display()
             ),
+            refusal: None,
         }
     }
 
@@ -112,20 +115,89 @@ impl PolicyFile {
         }
     }
 
-    /// Whether a plugin whose bytes hash to `sha256` may run.
-    pub(super) fn check_plugin(&self, provider: &str, sha256: &[u8; 32]) -> Option<Violation> {
-        match &self.plugins {
-            Rule::Allow => None,
-            Rule::Deny => Some(self.denied(provider, "plugins", "plugin")),
-            Rule::Allowlist(entries) if entries.iter().any(|e| e.sha256 == *sha256) => None,
-            Rule::Allowlist(_) => Some(self.violation(
-                provider,
-                "plugins",
-                format!(
-                    "plugin sha256 {} is not in the plugin allowlist",
-                    hex::encode(sha256)
-                ),
-            )),
+    /// Whether `plugin` may run under this file's plugin rule. A deny entry wins over
+    /// every allow entry: a `sha256` deny entry matches the file's digest and the digest
+    /// of the file without its signature section (the same release, signed again), a
+    /// key deny entry any valid signature by that key.
+    pub(super) fn check_plugin(
+        &self,
+        provider: &str,
+        plugin: &SignedPlugin<'_>,
+    ) -> Option<Violation> {
+        for entry in &self.plugin_deny {
+            let refusal = match &entry.matches {
+                PluginMatch::Sha256(denied)
+                    if denied == plugin.sha256() || denied == plugin.unsigned_sha256() =>
+                {
+                    PluginRefusal::DeniedRelease {
+                        sha256: hex::encode(denied),
+                        name: entry.name.clone(),
+                    }
+                }
+                PluginMatch::Publisher(key) if plugin.signed_by(key) => PluginRefusal::DeniedKey {
+                    key_id: key.key_id(),
+                    name: entry.name.clone(),
+                },
+                _ => continue,
+            };
+            return Some(self.plugin_refused(provider, plugin, refusal));
+        }
+        let entries = match &self.plugins {
+            Rule::Allow => return None,
+            Rule::Deny => {
+                return Some(
+                    self.denied(provider, "plugins", "plugin")
+                        .with(PluginRefusal::PluginsDenied),
+                );
+            }
+            Rule::Allowlist(entries) => entries,
+        };
+        let allowed = entries.iter().any(|entry| match &entry.matches {
+            PluginMatch::Sha256(digest) => digest == plugin.sha256(),
+            PluginMatch::Publisher(key) => plugin.signed_by(key),
+        });
+        if allowed {
+            return None;
+        }
+        let names_keys = entries
+            .iter()
+            .any(|entry| matches!(entry.matches, PluginMatch::Publisher(_)));
+        let refusal = match names_keys {
+            false => PluginRefusal::NotAllowed,
+            true => PluginRefusal::unsigned(plugin),
+        };
+        Some(self.plugin_refused(provider, plugin, refusal))
+    }
+
+    /// A refusal by the plugin rule: `plugin sha256 <hex> is not in the plugin allowlist
+    /// of policy <path>`, then the reason when it is more than that.
+    fn plugin_refused(
+        &self,
+        provider: &str,
+        plugin: &SignedPlugin<'_>,
+        refusal: PluginRefusal,
+    ) -> Violation {
+        let sha256 = hex::encode(plugin.sha256());
+        let message = match &refusal {
+            PluginRefusal::NotAllowed => format!(
+                "plugin sha256 {sha256} is not in the plugin allowlist of policy {}",
+                self.path.display()
+            ),
+            PluginRefusal::DeniedKey { .. } | PluginRefusal::DeniedRelease { .. } => format!(
+                "plugin sha256 {sha256} is denied by policy {}: {refusal}",
+                self.path.display()
+            ),
+            _ => format!(
+                "plugin sha256 {sha256} is not in the plugin allowlist of policy {}: {refusal}",
+                self.path.display()
+            ),
+        };
+        Violation {
+            provider: provider.to_string(),
+            rule: "plugins",
+            policy: Some(self.path.clone()),
+            message,
+            refusal: Some(refusal),
         }
     }
 
@@ -207,5 +279,37 @@ impl PolicyFile {
                 }
             }
         }
+    }
+}
+
+/// Whether `plugin` carries a valid signature by the key a provider pins
+/// (`publisher_key` in its `auth` table), which holds with or without a policy.
+pub(super) fn check_publisher_pin(
+    provider: &str,
+    pinned: &PublisherKey,
+    plugin: &SignedPlugin<'_>,
+) -> Option<Violation> {
+    if plugin.signed_by(pinned) {
+        return None;
+    }
+    let refusal = PluginRefusal::unsigned(plugin);
+    Some(Violation {
+        provider: provider.to_string(),
+        rule: "publisher_key",
+        policy: None,
+        message: format!(
+            "plugin sha256 {} is not signed by the pinned publisher key {}: {refusal}",
+            hex::encode(plugin.sha256()),
+            pinned.key_id()
+        ),
+        refusal: Some(refusal),
+    })
+}
+
+impl Violation {
+    /// The same violation, with its typed reason.
+    fn with(mut self, refusal: PluginRefusal) -> Violation {
+        self.refusal = Some(refusal);
+        self
     }
 }

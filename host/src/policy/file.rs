@@ -16,13 +16,14 @@ use serde::de::{self, Deserializer, MapAccess, Visitor, value::MapAccessDeserial
 use super::PolicyError;
 use crate::digest::parse_sha256;
 use crate::grants::{HostPattern, grant_env, kernel_fs, normalize};
+use crate::publisher::PublisherKey;
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
-    commands: Option<RawRule<RawCommandEntry>>,
-    plugins: Option<RawRule<RawPluginEntry>>,
+    commands: Option<RawRule<RawCommandTable>>,
+    plugins: Option<RawRule<RawPluginTable>>,
     max_timeout_ms: Option<u64>,
     max_memory_mb: Option<u64>,
     allowed_hosts: Option<Vec<String>>,
@@ -34,18 +35,27 @@ struct RawPolicy {
     secret_store: Option<crate::config::raw::RawSecretStore>,
 }
 
-/// `"allow"`, `"deny"`, or a table `{ allow = [ ... ] }`.
+/// `"allow"`, `"deny"`, or a table (`{ allow = [ ... ] }`, and for plugins a `deny` list).
 #[derive(Debug)]
-enum RawRule<E> {
+enum RawRule<T> {
     Allow,
     Deny,
-    Allowlist(Vec<E>),
+    Table(T),
 }
 
+/// `[[commands.allow]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawAllowlist<E> {
-    allow: Vec<E>,
+struct RawCommandTable {
+    allow: Vec<RawCommandEntry>,
+}
+
+/// `[[plugins.allow]]` and `[[plugins.deny]]`: at least one of the two.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPluginTable {
+    allow: Option<Vec<RawPluginEntry>>,
+    deny: Option<Vec<RawPluginEntry>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,18 +68,20 @@ struct RawCommandEntry {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPluginEntry {
-    sha256: String,
+    sha256: Option<String>,
+    publisher_key: Option<String>,
+    publisher_key_file: Option<String>,
     name: Option<String>,
 }
 
 // Hand-written rather than `#[serde(untagged)]`: an untagged enum reports only "did not
 // match any variant", while this keeps the inner table's message (the unknown key).
-impl<'de, E: Deserialize<'de>> Deserialize<'de> for RawRule<E> {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for RawRule<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct RuleVisitor<E>(PhantomData<E>);
+        struct RuleVisitor<T>(PhantomData<T>);
 
-        impl<'de, E: Deserialize<'de>> Visitor<'de> for RuleVisitor<E> {
-            type Value = RawRule<E>;
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for RuleVisitor<T> {
+            type Value = RawRule<T>;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("\"allow\", \"deny\" or a table with an `allow` list")
@@ -84,8 +96,8 @@ impl<'de, E: Deserialize<'de>> Deserialize<'de> for RawRule<E> {
             }
 
             fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
-                let table = RawAllowlist::<E>::deserialize(MapAccessDeserializer::new(map))?;
-                Ok(RawRule::Allowlist(table.allow))
+                let table = T::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(RawRule::Table(table))
             }
         }
 
@@ -116,13 +128,23 @@ pub(super) struct CommandEntry {
     pub sha256: Option<[u8; 32]>,
 }
 
-/// One `[[plugins.allow]]` entry.
+/// One `[[plugins.allow]]` or `[[plugins.deny]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct PluginEntry {
-    /// The component's digest.
-    pub sha256: [u8; 32],
+    /// What it matches.
+    pub matches: PluginMatch,
     /// A label for messages.
     pub name: Option<String>,
+}
+
+/// What a plugin entry matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum PluginMatch {
+    /// `sha256`: the component's digest (for a deny entry, also the digest of the file
+    /// without its signature section).
+    Sha256([u8; 32]),
+    /// `publisher_key` or `publisher_key_file`: plugins with a valid signature by it.
+    Publisher(PublisherKey),
 }
 
 /// One `allowed_paths` ceiling entry.
@@ -141,8 +163,11 @@ pub(super) struct PolicyFile {
     pub path: PathBuf,
     /// `commands`.
     pub commands: Rule<CommandEntry>,
-    /// `plugins`.
+    /// `plugins`: `"allow"`, `"deny"`, or the `[[plugins.allow]]` list (`Allow` when
+    /// the table has only a deny list).
     pub plugins: Rule<PluginEntry>,
+    /// `[[plugins.deny]]`: refused even when an allow entry matches.
+    pub plugin_deny: Vec<PluginEntry>,
     /// `max_timeout_ms`.
     pub max_timeout_ms: Option<u64>,
     /// `max_memory_mb`.
@@ -186,7 +211,7 @@ impl PolicyFile {
                 )));
             }
         }
-        let commands = validate_rule(raw.commands, |entry| {
+        let commands = validate_rule(raw.commands.map(|r| r.map(|t| t.allow)), |entry| {
             let written = PathBuf::from(&entry.path);
             if !written.is_absolute() {
                 return Err(format!(
@@ -207,15 +232,7 @@ impl PolicyFile {
             })
         })
         .map_err(invalid)?;
-        let plugins = validate_rule(raw.plugins, |entry| {
-            let sha256 =
-                parse_sha256(&entry.sha256).map_err(|e| format!("plugins.allow sha256: {e}"))?;
-            Ok(PluginEntry {
-                sha256,
-                name: entry.name,
-            })
-        })
-        .map_err(invalid)?;
+        let (plugins, plugin_deny) = validate_plugins(raw.plugins).map_err(invalid)?;
         if let Some(hosts) = &raw.allowed_hosts {
             for host in hosts {
                 HostPattern::parse(host).map_err(|e| invalid(e.to_string()))?;
@@ -261,6 +278,7 @@ impl PolicyFile {
             path: path.to_path_buf(),
             commands,
             plugins,
+            plugin_deny,
             max_timeout_ms: raw.max_timeout_ms,
             max_memory_mb: raw.max_memory_mb,
             allowed_hosts: raw.allowed_hosts,
@@ -277,15 +295,90 @@ impl PolicyFile {
     }
 }
 
+impl<T> RawRule<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> RawRule<U> {
+        match self {
+            RawRule::Allow => RawRule::Allow,
+            RawRule::Deny => RawRule::Deny,
+            RawRule::Table(table) => RawRule::Table(f(table)),
+        }
+    }
+}
+
 fn validate_rule<R, E>(
-    raw: Option<RawRule<R>>,
+    raw: Option<RawRule<Vec<R>>>,
     entry: impl FnMut(R) -> Result<E, String>,
 ) -> Result<Rule<E>, String> {
     Ok(match raw {
         None | Some(RawRule::Allow) => Rule::Allow,
         Some(RawRule::Deny) => Rule::Deny,
-        Some(RawRule::Allowlist(entries)) => {
+        Some(RawRule::Table(entries)) => {
             Rule::Allowlist(entries.into_iter().map(entry).collect::<Result<_, _>>()?)
         }
+    })
+}
+
+/// The `plugins` rule and its deny list. A table with only a deny list allows every
+/// plugin it does not deny.
+fn validate_plugins(
+    raw: Option<RawRule<RawPluginTable>>,
+) -> Result<(Rule<PluginEntry>, Vec<PluginEntry>), String> {
+    let table = match raw {
+        None | Some(RawRule::Allow) => return Ok((Rule::Allow, Vec::new())),
+        Some(RawRule::Deny) => return Ok((Rule::Deny, Vec::new())),
+        Some(RawRule::Table(table)) => table,
+    };
+    if table.allow.is_none() && table.deny.is_none() {
+        return Err("the plugins table needs an `allow` or a `deny` list".into());
+    }
+    let deny = table
+        .deny
+        .unwrap_or_default()
+        .into_iter()
+        .map(|entry| plugin_entry(entry, "plugins.deny"))
+        .collect::<Result<_, _>>()?;
+    let allow = match table.allow {
+        None => Rule::Allow,
+        Some(entries) => Rule::Allowlist(
+            entries
+                .into_iter()
+                .map(|entry| plugin_entry(entry, "plugins.allow"))
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    Ok((allow, deny))
+}
+
+/// One plugin entry: exactly one of `sha256`, `publisher_key` and `publisher_key_file`
+/// (absolute, read now: a key file that cannot be read makes the policy invalid).
+fn plugin_entry(entry: RawPluginEntry, list: &str) -> Result<PluginEntry, String> {
+    let matches = match (entry.sha256, entry.publisher_key, entry.publisher_key_file) {
+        (Some(hex), None, None) => {
+            PluginMatch::Sha256(parse_sha256(&hex).map_err(|e| format!("{list} sha256: {e}"))?)
+        }
+        (None, Some(text), None) => PluginMatch::Publisher(
+            PublisherKey::parse(&text).map_err(|e| format!("{list} publisher_key: {e}"))?,
+        ),
+        (None, None, Some(file)) => {
+            let path = PathBuf::from(&file);
+            if !path.is_absolute() {
+                return Err(format!(
+                    "{list} publisher_key_file {file:?} must be absolute"
+                ));
+            }
+            PluginMatch::Publisher(
+                PublisherKey::read_file(&path)
+                    .map_err(|e| format!("{list} publisher_key_file: {e}"))?,
+            )
+        }
+        _ => {
+            return Err(format!(
+                "a {list} entry needs exactly one of sha256, publisher_key and publisher_key_file"
+            ));
+        }
+    };
+    Ok(PluginEntry {
+        matches,
+        name: entry.name,
     })
 }

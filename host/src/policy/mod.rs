@@ -31,17 +31,36 @@
 //! sha256 = "3f2a..."        # optional: the executable's digest
 //! ```
 //!
-//! (`[[plugins.allow]]` entries take a required `sha256` and an optional `name`.)
+//! `[[plugins.allow]]` entries take one of `sha256` (the file's digest),
+//! `publisher_key` (a key's text) or `publisher_key_file` (an absolute path, read when
+//! the policy is loaded), and an optional `name`: a plugin is allowed if its digest is
+//! listed or it carries a valid signature by a listed key (see [`crate::publisher`]).
+//! `[[plugins.deny]]` entries take the same keys and win over every allow entry: a
+//! revoked release (by `sha256`, matched against the file and the file without its
+//! signature section, so signing it again does not lift the deny) or a revoked key.
 //!
-//! The checks are pure: callers resolve the command, hash the plugin bytes and pass the
+//! ```toml
+//! [[plugins.allow]]
+//! name = "contoso"
+//! publisher_key_file = "/etc/tokenhost/keys/contoso.pub"
+//!
+//! [[plugins.deny]]
+//! name = "contoso entra-login 1.1.0 (CVE-...)"
+//! sha256 = "8994c9..."
+//! ```
+//!
+//! The checks are pure: callers resolve the command, read the plugin bytes and pass the
 //! results in. Each check returns every [`Violation`] (for `tokenhost check`), each
-//! naming the provider, the rule and the file. [`check_pin`] checks a user's own
-//! `sha256` pin, which holds with or without a policy.
+//! naming the provider, the rule and the file. [`check_pin`] and
+//! [`check_publisher_pin`] check a user's own pins, which hold with or without a policy.
 
 mod check;
 mod containment;
 mod defaults;
 mod file;
+#[cfg(test)]
+mod publisher_tests;
+mod refusal;
 #[cfg(test)]
 mod tests;
 
@@ -50,9 +69,11 @@ use std::time::Duration;
 
 use crate::digest::parse_sha256;
 use crate::grants::Grants;
+use crate::publisher::{PublisherKey, SignedPlugin};
 use check::LazyDigest;
 pub use defaults::Lowered;
-use file::PolicyFile;
+use file::{PluginMatch, PolicyFile};
+pub use refusal::PluginRefusal;
 
 /// The effective admin policy: a stack of parsed files, each checked on its own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -101,12 +122,15 @@ pub struct Violation {
     /// The provider id.
     pub provider: String,
     /// The rule broken: `commands`, `plugins`, `max_timeout_ms`, `max_memory_mb`,
-    /// `allowed_hosts`, `allowed_env`, `allowed_paths`, or `sha256` (the user's own pin).
+    /// `allowed_hosts`, `allowed_env`, `allowed_paths`, or `sha256` / `publisher_key`
+    /// (the user's own pins).
     pub rule: &'static str,
     /// The policy file that refused; `None` for the user's own pin.
     pub policy: Option<PathBuf>,
     /// What was refused and by which file, without the `provider "<id>": ` prefix.
     pub message: String,
+    /// For the plugin rule and the publisher pin: why, typed.
+    pub refusal: Option<PluginRefusal>,
 }
 
 impl Violation {
@@ -214,16 +238,41 @@ impl Policy {
     pub fn restricts_plugins(&self) -> bool {
         self.files
             .iter()
-            .any(|f| !matches!(f.plugins, file::Rule::Allow))
+            .any(|f| !matches!(f.plugins, file::Rule::Allow) || !f.plugin_deny.is_empty())
     }
 
-    /// Whether a plugin may run; `sha256` is the digest of the exact bytes that will be
-    /// compiled.
-    pub fn check_plugin(&self, provider: &str, sha256: &[u8; 32]) -> Vec<Violation> {
+    /// Whether a plugin may run: `plugin` holds the exact bytes that will be compiled
+    /// (its digest and signatures).
+    pub fn check_plugin(&self, provider: &str, plugin: &SignedPlugin<'_>) -> Vec<Violation> {
         self.files
             .iter()
-            .filter_map(|f| f.check_plugin(provider, sha256))
+            .filter_map(|f| f.check_plugin(provider, plugin))
             .collect()
+    }
+
+    /// Every publisher key the plugin rules name, each with where: `policy <path> allow
+    /// "<name>"` (or `deny`), for `tokenhost inspect`.
+    pub fn publisher_keys(&self) -> Vec<(String, &PublisherKey)> {
+        let mut out = Vec::new();
+        for file in &self.files {
+            let allow = match &file.plugins {
+                file::Rule::Allowlist(entries) => entries.as_slice(),
+                _ => &[],
+            };
+            for (list, entries) in [("allow", allow), ("deny", file.plugin_deny.as_slice())] {
+                for entry in entries {
+                    if let PluginMatch::Publisher(key) = &entry.matches {
+                        let name = entry
+                            .name
+                            .as_deref()
+                            .map(|n| format!(" {n:?}"))
+                            .unwrap_or_default();
+                        out.push((format!("policy {} {list}{name}", file.path.display()), key));
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The ceilings: `timeout` against `max_timeout_ms`, `memory_limit_bytes` against
@@ -262,7 +311,18 @@ pub fn check_pin(provider: &str, pinned: &str, actual: &[u8; 32]) -> Option<Viol
         rule: "sha256",
         policy: None,
         message,
+        refusal: None,
     })
+}
+
+/// Checks a user's own publisher pin (`publisher_key = "..."` in a provider's `auth`
+/// table): the plugin about to run must carry a valid signature by that key.
+pub fn check_publisher_pin(
+    provider: &str,
+    pinned: &PublisherKey,
+    plugin: &SignedPlugin<'_>,
+) -> Option<Violation> {
+    check::check_publisher_pin(provider, pinned, plugin)
 }
 
 fn absolute(path: &Path) -> PathBuf {

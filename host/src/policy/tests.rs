@@ -11,6 +11,12 @@ const AZ: &str = "/opt/tokenhost-test/bin/az";
 const DIGEST_A: [u8; 32] = [0xaa; 32];
 const DIGEST_B: [u8; 32] = [0xbb; 32];
 
+/// A plugin that carries no signature, with the digest `digest`.
+fn unsigned(digest: [u8; 32]) -> crate::publisher::SignedPlugin<'static> {
+    const COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
+    crate::publisher::SignedPlugin::new(Path::new("/nonexistent/p.wasm"), COMPONENT, digest)
+}
+
 fn policy(text: &str, path: &str) -> Policy {
     Policy::parse(text, Path::new(path)).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -67,7 +73,7 @@ fn no_policy_allows_everything() {
     let p = Policy::unrestricted();
     assert!(p.is_empty());
     assert_eq!(command(&p, AZ, DIGEST_A), (vec![], 0));
-    assert!(p.check_plugin("corp", &DIGEST_A).is_empty());
+    assert!(p.check_plugin("corp", &unsigned(DIGEST_A)).is_empty());
     assert!(limits(&p, 600_000, Some(4096), &hosts(&["*.example.com"])).is_empty());
 }
 
@@ -77,7 +83,7 @@ fn empty_file_is_valid_and_restricts_nothing() {
     assert!(!p.is_empty());
     assert_eq!(p.files(), vec![Path::new(SYS)]);
     assert_eq!(command(&p, AZ, DIGEST_A), (vec![], 0));
-    assert!(p.check_plugin("corp", &DIGEST_A).is_empty());
+    assert!(p.check_plugin("corp", &unsigned(DIGEST_A)).is_empty());
     assert!(limits(&p, 600_000, Some(4096), &hosts(&["*.example.com"])).is_empty());
 }
 
@@ -95,7 +101,7 @@ fn commands_allow_and_deny() {
         r#"provider "corp": command sources are denied by policy /etc/tokenhost/policy.toml"#
     );
     // Plugins are untouched by a commands rule.
-    assert!(deny.check_plugin("corp", &DIGEST_A).is_empty());
+    assert!(deny.check_plugin("corp", &unsigned(DIGEST_A)).is_empty());
 }
 
 // Unix paths (`/bin/az` is not absolute on Windows).
@@ -180,10 +186,10 @@ fn command_allowlist_follows_symlinks_in_entries() {
 fn plugins_allow_deny_and_allowlist() {
     assert!(
         policy(r#"plugins = "allow""#, SYS)
-            .check_plugin("corp", &DIGEST_A)
+            .check_plugin("corp", &unsigned(DIGEST_A))
             .is_empty()
     );
-    let out = policy(r#"plugins = "deny""#, SYS).check_plugin("corp", &DIGEST_A);
+    let out = policy(r#"plugins = "deny""#, SYS).check_plugin("corp", &unsigned(DIGEST_A));
     assert_eq!(
         out[0].to_string(),
         format!(r#"provider "corp": plugin sources are denied by policy {SYS}"#)
@@ -195,8 +201,8 @@ fn plugins_allow_deny_and_allowlist() {
         ),
         SYS,
     );
-    assert!(list.check_plugin("corp", &DIGEST_A).is_empty());
-    let out = list.check_plugin("corp", &DIGEST_B);
+    assert!(list.check_plugin("corp", &unsigned(DIGEST_A)).is_empty());
+    let out = list.check_plugin("corp", &unsigned(DIGEST_B));
     assert_eq!(
         out[0].to_string(),
         format!(
@@ -320,8 +326,8 @@ fn stacking_cannot_loosen_the_system_policy() {
     let user = policy(&(entry(&hex_a()) + &entry(&hex_b())), USER);
     let both = sys.stack(user);
     assert_eq!(both.files(), vec![Path::new(SYS), Path::new(USER)]);
-    assert!(both.check_plugin("corp", &DIGEST_A).is_empty());
-    let out = both.check_plugin("corp", &DIGEST_B);
+    assert!(both.check_plugin("corp", &unsigned(DIGEST_A)).is_empty());
+    let out = both.check_plugin("corp", &unsigned(DIGEST_B));
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].policy.as_deref(), Some(Path::new(SYS)));
 }
@@ -406,7 +412,6 @@ fn wrong_types_and_values_are_errors() {
         "max_memory_mb = -1",
         r#"allowed_hosts = "a.example.com""#,
         "[commands]",
-        "[[plugins.allow]]\nname = \"no digest\"",
     ] {
         let err = Policy::parse(text, Path::new(USER)).expect_err(text);
         assert!(matches!(err, PolicyError::Parse { .. }), "{text}: {err}");
@@ -418,6 +423,10 @@ fn wrong_types_and_values_are_errors() {
             "not a sha256",
         ),
         ("[[plugins.allow]]\nsha256 = \"zz\"", "not a sha256"),
+        (
+            "[[plugins.allow]]\nname = \"no digest\"",
+            "needs exactly one of sha256, publisher_key and publisher_key_file",
+        ),
         (
             r#"allowed_hosts = ["https://a.example.com"]"#,
             "without a scheme",
@@ -497,7 +506,7 @@ fn load_stacks_system_then_extras() {
     std::fs::write(&extra, "").unwrap();
     let p = Policy::load(&sys, std::slice::from_ref(&extra)).unwrap();
     assert_eq!(p.files(), vec![sys.as_path(), extra.as_path()]);
-    assert_eq!(p.check_plugin("corp", &DIGEST_A).len(), 1);
+    assert_eq!(p.check_plugin("corp", &unsigned(DIGEST_A)).len(), 1);
 
     std::fs::write(&extra, "plugin = \"deny\"\n").unwrap();
     let err = Policy::load(&sys, &[extra]).unwrap_err();

@@ -23,6 +23,7 @@ use super::bindings::{CONTRACT_PACKAGE, TOKEN_SOURCE_EXPORT, v0_1, v0_2};
 use super::cache::{CompiledCache, Origin};
 use super::guest::{ContractVersion, GuestPre};
 use super::sandbox::PluginState;
+use crate::publisher::SignedPlugin;
 
 /// The largest plugin file read (the biggest real plugins, Python ones, are ~18 MB).
 pub const MAX_PLUGIN_BYTES: u64 = 64 << 20;
@@ -237,19 +238,19 @@ impl PluginRuntime {
         self.load_verified(path, &mut |_| true)
     }
 
-    /// Like [`load`](Self::load), but first asks `verify` about the SHA-256 of the bytes
-    /// read; `false` refuses the plugin before it is compiled. The bytes hashed are
-    /// the bytes compiled (and the cache key), so replacing the file after the check
-    /// cannot run unapproved code.
+    /// Like [`load`](Self::load), but first asks `verify` about the bytes read (their
+    /// SHA-256 and their publisher signatures); `false` refuses the plugin before it is
+    /// compiled. The bytes hashed and verified are the bytes compiled (and the cache
+    /// key), so replacing the file after the check cannot run unapproved code.
     pub fn load_verified(
         &self,
         path: &Path,
-        verify: &mut dyn FnMut(&[u8; 32]) -> bool,
+        verify: &mut dyn FnMut(&SignedPlugin<'_>) -> bool,
     ) -> Result<LoadedPlugin, PluginLoadError> {
         let bytes = read_plugin_file(path)?;
         check_header(path, &bytes)?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
-        if !verify(&digest) {
+        if !verify(&SignedPlugin::new(path, &bytes, digest)) {
             return Err(PluginLoadError::Refused {
                 path: path.to_path_buf(),
             });

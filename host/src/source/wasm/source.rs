@@ -73,13 +73,14 @@ impl WasmSource {
         Self::new_verified(runtime, provider, granted, &mut |_| true)
     }
 
-    /// Like [`new`](Self::new), refusing the plugin if `verify` says no to the digest of
-    /// the bytes about to be compiled (policy allowlists, the user's pin).
+    /// Like [`new`](Self::new), refusing the plugin if `verify` says no to the bytes
+    /// about to be compiled (their digest and signatures: policy allowlists, the user's
+    /// pins).
     pub fn new_verified(
         runtime: &PluginRuntime,
         provider: Arc<str>,
         granted: &Granted,
-        verify: &mut dyn FnMut(&[u8; 32]) -> bool,
+        verify: &mut dyn FnMut(&crate::publisher::SignedPlugin<'_>) -> bool,
     ) -> Result<Self, PluginLoadError> {
         let spec = granted.plugin();
         let plugin = runtime.load_verified(&spec.path, verify)?;
