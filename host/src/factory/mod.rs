@@ -17,9 +17,9 @@ use crate::source::TokenSource;
 use crate::source::command::{CheckedProgram, CommandSource, locate};
 #[cfg(feature = "wasm")]
 use crate::source::wasm::{CompiledCache, PluginLoadError, PluginRuntime};
-use plugins::Plugins;
 #[cfg(feature = "wasm")]
 use plugins::CacheChoice;
+use plugins::Plugins;
 
 /// A provider's source could not be built.
 #[derive(Debug, thiserror::Error)]
