@@ -4,6 +4,9 @@
 //! command source, all in the same run. The baselines, in the same run too: spawning
 //! `/bin/echo` (the floor for any credential command) and `tokenhost --version` (the
 //! cost of starting this binary at all).
+//!
+//! `TOKENHOST_BENCH_BEFORE=/path/to/an/older/tokenhost` adds that binary's `--version` and
+//! warm-broker `token` (against the same broker) to the same run, for before/after ratios.
 
 mod support;
 
@@ -23,7 +26,11 @@ impl Drop for Broker {
 }
 
 fn tokenhost(dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tokenhost"));
+    tokenhost_at(Path::new(env!("CARGO_BIN_EXE_tokenhost")), dir, args)
+}
+
+fn tokenhost_at(binary: &Path, dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(binary);
     command
         .args(args)
         .env("XDG_CACHE_HOME", dir.join("cache"))
@@ -36,7 +43,11 @@ fn tokenhost(dir: &Path, args: &[&str]) -> Command {
 }
 
 fn run(dir: &Path, args: &[&str]) {
-    let out = tokenhost(dir, args).output().unwrap();
+    run_at(Path::new(env!("CARGO_BIN_EXE_tokenhost")), dir, args)
+}
+
+fn run_at(binary: &Path, dir: &Path, args: &[&str]) {
+    let out = tokenhost_at(binary, dir, args).output().unwrap();
     assert!(out.status.success(), "tokenhost {args:?} failed");
     assert!(!out.stdout.is_empty());
 }
@@ -108,6 +119,14 @@ fn processes(c: &mut Criterion) {
     group.bench_function("warm_broker", |b| {
         b.iter(|| run(dir.path(), &["token", "plugin", "-c", &config]))
     });
+    if let Some(before) = std::env::var_os("TOKENHOST_BENCH_BEFORE").map(PathBuf::from) {
+        group.bench_function("before_tokenhost_version", |b| {
+            b.iter(|| run_at(&before, dir.path(), &["--version"]))
+        });
+        group.bench_function("before_warm_broker", |b| {
+            b.iter(|| run_at(&before, dir.path(), &["token", "plugin", "-c", &config]))
+        });
+    }
     group.finish();
     drop(broker);
 }

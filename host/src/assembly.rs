@@ -192,10 +192,12 @@ impl TokenhostBuilder {
             PolicySource::Given(policy) => policy,
         };
         #[cfg(feature = "wasm")]
-        let factory = SourceFactory::with_policy(
-            self.cache.unwrap_or_else(CompiledCache::default_location),
-            policy,
-        );
+        let factory = match self.cache {
+            Some(cache) => SourceFactory::with_policy(cache, policy),
+            // Opened when the first plugin is built, not now: a caller that gets its
+            // token from a broker never touches it.
+            None => SourceFactory::with_policy_default_cache(policy),
+        };
         #[cfg(not(feature = "wasm"))]
         let factory = SourceFactory::with_policy(policy);
         Ok(Prepared {

@@ -75,6 +75,43 @@ enum Command {
     Demo(demo::DemoArgs),
 }
 
+/// The command line of `tokenhost token` alone: what credential-command clients (Codex,
+/// kubectl) run, over and over. Building every subcommand's arguments costs about as
+/// much as the broker round trip itself, so [`parse`] tries this grammar first. It is
+/// the same `-v` and the same [`token::TokenArgs`], so whatever it accepts means the
+/// same as in [`Cli`]; anything it does not (help, an error) goes to [`Cli`], which
+/// prints exactly what it always did.
+#[derive(Parser)]
+#[command(name = "tokenhost")]
+struct TokenCli {
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: TokenCommand,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    Token(token::TokenArgs),
+}
+
+/// The command line: the `token` fast path ([`TokenCli`]) when it applies, else [`Cli`].
+fn parse() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|first| first == "token")
+        && let Ok(TokenCli {
+            verbose,
+            command: TokenCommand::Token(args),
+        }) = TokenCli::try_parse_from(&args)
+    {
+        return Cli {
+            verbose,
+            command: Command::Token(args),
+        };
+    }
+    Cli::parse_from(args)
+}
+
 /// Where to find the configuration and the policy (shared by commands that read them).
 #[derive(clap::Args)]
 struct ConfigArg {
@@ -157,7 +194,7 @@ impl Failure {
 
 /// Parses the arguments, runs the command and returns its exit code.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     let quiet = match cli.command {
         #[cfg(unix)]
         Command::Proxy(_) => proxy::LOG_DEFAULT,
@@ -254,6 +291,15 @@ fn provider_spec<'c>(
         "{hint}; providers with a token source in {}: {known}",
         config.path().display()
     )))
+}
+
+/// A runtime on this thread alone, for a command that makes one request (a broker
+/// round trip): starting worker threads would cost more than the request.
+fn current_thread_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

@@ -44,10 +44,9 @@ pub(super) fn token(prepared: Prepared, provider: &str, ask: Ask) -> Result<Toke
         prepared.check(spec).map_err(Failure::usage)?;
     }
     let rejected = RejectedTokens::for_config(config.path());
-    let runtime = super::runtime()?;
     let brokered = match ask.no_broker {
         true => None,
-        false => runtime.block_on(from_broker(
+        false => super::current_thread_runtime()?.block_on(from_broker(
             &socket_path(config.path()),
             provider,
             ask,
@@ -61,7 +60,7 @@ pub(super) fn token(prepared: Prepared, provider: &str, ask: Ask) -> Result<Toke
     let ledger = LedgerFile::in_dir(&socket_dir(), config.path());
     let tokenhost = super::built(prepared.build(), true)?;
     let manager = tokenhost.manager();
-    runtime.block_on(async {
+    super::runtime()?.block_on(async {
         let token = match (ask.refresh, &ask.client) {
             (true, _) => manager.refresh(provider).await,
             (false, Some(client)) => {
@@ -109,7 +108,7 @@ pub(super) fn report_rejected(
         .record(provider, fingerprint)
         .map_err(Failure::usage)?;
     let socket = socket_path(config.path());
-    super::runtime()?.block_on(async {
+    super::current_thread_runtime()?.block_on(async {
         let Ok(mut client) = BrokerClient::try_connect(&socket).await else {
             return;
         };

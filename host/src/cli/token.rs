@@ -110,3 +110,66 @@ pub fn run(args: TokenArgs) -> Result<(), Failure> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::super::{Cli, Command, TokenCli, TokenCommand};
+    use super::TokenArgs;
+
+    /// What a parse of `tokenhost token` decided, field by field.
+    fn fields(a: &TokenArgs) -> String {
+        format!(
+            "{} {:?} {:?} {} {} {} {} {:?}",
+            a.provider,
+            a.config.config,
+            a.config.policy,
+            a.refresh,
+            a.format as u8,
+            a.json,
+            a.no_broker,
+            a.client_reuse_ms
+        )
+    }
+
+    /// The `token` fast path (`cli::parse`) accepts only what the full parser accepts,
+    /// and decides the same; whatever it refuses goes to the full parser anyway.
+    #[test]
+    fn the_token_fast_path_parses_as_the_full_parser_does() {
+        for line in [
+            "tokenhost token corp",
+            "tokenhost token corp -v -c /x.toml --policy a --policy b --refresh --no-broker",
+            "tokenhost token -vv corp --format exec-credential --client-reuse-ms 5",
+            "tokenhost token corp --json",
+            "tokenhost token corp --json --format text",
+            "tokenhost token",
+            "tokenhost token corp --help",
+            "tokenhost token corp --version",
+            "tokenhost token corp --bogus",
+            "tokenhost token corp extra",
+        ] {
+            let args = line.split(' ');
+            match (
+                TokenCli::try_parse_from(args.clone()),
+                Cli::try_parse_from(args),
+            ) {
+                (
+                    Ok(TokenCli {
+                        verbose,
+                        command: TokenCommand::Token(fast),
+                    }),
+                    Ok(Cli {
+                        verbose: full_verbose,
+                        command: Command::Token(full),
+                    }),
+                ) => {
+                    assert_eq!(verbose, full_verbose, "{line}");
+                    assert_eq!(fields(&fast), fields(&full), "{line}");
+                }
+                (Err(_), _) => {}
+                (Ok(_), _) => panic!("{line}: the fast path accepts what the full parser does not"),
+            }
+        }
+    }
+}

@@ -18,6 +18,8 @@ use crate::source::TokenSource;
 use crate::source::command::{CheckedProgram, CommandSource, locate};
 #[cfg(feature = "wasm")]
 use crate::source::wasm::{CompiledCache, PluginLoadError, PluginRuntime};
+#[cfg(feature = "wasm")]
+use plugins::CacheChoice;
 use plugins::Plugins;
 
 /// A provider's source could not be built.
@@ -90,16 +92,21 @@ impl SourceFactory {
     /// user's `cache` could hold a forged entry under an approved plugin's digest.
     #[cfg(feature = "wasm")]
     pub fn with_policy(cache: CompiledCache, policy: Policy) -> Self {
-        let cache = if policy.restricts_plugins() && !cache.trusted_by_admin() {
-            tracing::debug!(
-                "a policy restricts plugins: compiled code comes from the administrator's cache only"
-            );
-            CompiledCache::admin()
-        } else {
-            cache
-        };
+        Self::choosing(CacheChoice::Given(cache), policy)
+    }
+
+    /// [`with_policy`](Self::with_policy) with the user's cache in its default location
+    /// ([`CompiledCache::default_location`]), opened only when the first plugin source
+    /// is built: nothing on disk is touched for a process that never builds one.
+    #[cfg(feature = "wasm")]
+    pub fn with_policy_default_cache(policy: Policy) -> Self {
+        Self::choosing(CacheChoice::DefaultLocation, policy)
+    }
+
+    #[cfg(feature = "wasm")]
+    fn choosing(cache: CacheChoice, policy: Policy) -> Self {
         SourceFactory {
-            plugins: Plugins::new(cache),
+            plugins: Plugins::new(cache, policy.restricts_plugins()),
             policy,
         }
     }

@@ -14,7 +14,7 @@ use crate::source::TokenSource;
 #[cfg(not(feature = "wasm"))]
 pub(super) use disabled::Plugins;
 #[cfg(feature = "wasm")]
-pub(super) use enabled::Plugins;
+pub(super) use enabled::{CacheChoice, Plugins};
 
 #[cfg(feature = "wasm")]
 mod enabled {
@@ -23,16 +23,29 @@ mod enabled {
     use super::*;
     use crate::source::wasm::{CompiledCache, PluginLoadError, PluginRuntime, WasmSource};
 
-    /// The compiled-code cache and the runtime, started on first use.
+    /// Which compiled-code cache the runtime will use, decided when it starts: opening a
+    /// cache directory (create it, check every ancestor) is work a process that gets its
+    /// token from a broker never needs.
+    pub(crate) enum CacheChoice {
+        /// This cache (subject to the policy rule in [`Plugins::runtime`]).
+        Given(CompiledCache),
+        /// The user's cache in the default location, opened on first use.
+        DefaultLocation,
+    }
+
+    /// The compiled-code cache and the runtime, both started on first use.
     pub(crate) struct Plugins {
-        cache: CompiledCache,
+        cache: CacheChoice,
+        /// A policy restricts plugins: only the administrator's cache may be read.
+        admin_only: bool,
         runtime: OnceLock<Arc<PluginRuntime>>,
     }
 
     impl Plugins {
-        pub(crate) fn new(cache: CompiledCache) -> Self {
+        pub(crate) fn new(cache: CacheChoice, admin_only: bool) -> Self {
             Plugins {
                 cache,
+                admin_only,
                 runtime: OnceLock::new(),
             }
         }
@@ -42,8 +55,25 @@ mod enabled {
             if let Some(runtime) = self.runtime.get() {
                 return Ok(runtime);
             }
-            let runtime = PluginRuntime::new(self.cache.clone()).map_err(BuildError::Runtime)?;
+            let runtime = PluginRuntime::new(self.cache()).map_err(BuildError::Runtime)?;
             Ok(self.runtime.get_or_init(|| runtime))
+        }
+
+        /// The cache to use. Under a policy that restricts plugins, compiled code comes
+        /// only from the administrator's cache (or is compiled in memory): the user's
+        /// cache could hold a forged entry under an approved plugin's digest.
+        fn cache(&self) -> CompiledCache {
+            let cache = match &self.cache {
+                CacheChoice::Given(cache) => cache.clone(),
+                CacheChoice::DefaultLocation => CompiledCache::default_location(),
+            };
+            if self.admin_only && !cache.trusted_by_admin() {
+                tracing::debug!(
+                    "a policy restricts plugins: compiled code comes from the administrator's cache only"
+                );
+                return CompiledCache::admin();
+            }
+            cache
         }
 
         /// Loads the granted plugin, refusing it if `verify` finds violations in the bytes
