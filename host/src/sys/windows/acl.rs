@@ -30,6 +30,22 @@ fn wide(s: &OsStr) -> Vec<u16> {
     s.encode_wide().chain(Some(0)).collect()
 }
 
+/// The NUL-terminated UTF-16 string at `text` as a `String`, then frees it.
+///
+/// # Safety
+/// `text` must be a NUL-terminated UTF-16 string allocated with `LocalAlloc`, not used
+/// afterwards.
+unsafe fn take_local_string(text: *mut u16) -> String {
+    // SAFETY: the caller promises a NUL-terminated string.
+    let s = unsafe {
+        let len = (0..).take_while(|&i| *text.add(i) != 0).count();
+        String::from_utf16_lossy(std::slice::from_raw_parts(text, len))
+    };
+    // SAFETY: the caller promises LocalAlloc and no later use.
+    unsafe { LocalFree(text.cast()) };
+    s
+}
+
 /// The current user's SID: the process token's `TOKEN_USER`, whose SID points into it.
 struct UserSid {
     /// `u64`s so that the `TOKEN_USER` at its start is aligned.
@@ -72,14 +88,8 @@ impl UserSid {
         if unsafe { ConvertSidToStringSidW(self.psid(), &mut text) } == 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: `text` is NUL-terminated UTF-16 until we free it.
-        let s = unsafe {
-            let len = (0..).take_while(|&i| *text.add(i) != 0).count();
-            String::from_utf16_lossy(std::slice::from_raw_parts(text, len))
-        };
         // SAFETY: allocated by ConvertSidToStringSidW with LocalAlloc.
-        unsafe { LocalFree(text.cast()) };
-        Ok(s)
+        Ok(unsafe { take_local_string(text) })
     }
 }
 
@@ -181,14 +191,8 @@ fn dacl_text(descriptor: PSECURITY_DESCRIPTOR) -> io::Result<String> {
     if ok == 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: NUL-terminated UTF-16 until freed.
-    let s = unsafe {
-        let len = (0..).take_while(|&i| *text.add(i) != 0).count();
-        String::from_utf16_lossy(std::slice::from_raw_parts(text, len))
-    };
-    // SAFETY: allocated with LocalAlloc.
-    unsafe { LocalFree(text.cast()) };
-    Ok(s)
+    // SAFETY: allocated by ConvertSecurityDescriptorToStringSecurityDescriptorW.
+    Ok(unsafe { take_local_string(text) })
 }
 
 /// The DACL that the file system keeps for `path`, in SDDL.
