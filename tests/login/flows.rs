@@ -209,27 +209,62 @@ async fn a_0_1_plugin_still_loads_and_has_no_login() {
     );
 }
 
+/// A sign-in (file store) with a broker serving its config.
+struct Brokered {
+    // Declared first: the broker stops before the home it runs in is deleted.
+    _broker: support::broker::BrokerProcess,
+    idp: OidcProvider,
+    env: Env,
+    config: std::path::PathBuf,
+    run: std::path::PathBuf,
+}
+
+impl Brokered {
+    fn start() -> Brokered {
+        let idp = provider(None);
+        let env = Env::new();
+        let config = config(&env, &idp, Some("file"), "");
+        let run = env.path().join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        sign_in(
+            &env,
+            &idp,
+            &config,
+            &[("XDG_RUNTIME_DIR", run.to_str().unwrap())],
+        );
+        let mut serve = env.command(&[]);
+        serve.env("XDG_RUNTIME_DIR", &run);
+        let broker = support::broker::BrokerProcess::start(serve, &run, &config);
+        Brokered {
+            _broker: broker,
+            idp,
+            env,
+            config,
+            run,
+        }
+    }
+
+    /// `tokenhost args` beside the broker, stdin at /dev/null.
+    fn tokenhost(&self, args: &[&str]) -> Output {
+        let mut command = self.env.command(args);
+        command
+            .env("XDG_RUNTIME_DIR", &self.run)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
 #[test]
 fn logout_also_empties_a_brokers_cache() {
-    let idp = provider(None);
-    let env = Env::new();
-    let config = config(&env, &idp, Some("file"), "");
-    let run = env.path().join("run");
-    std::fs::create_dir_all(&run).unwrap();
-    let run_env = [("XDG_RUNTIME_DIR", run.to_str().unwrap())];
-    sign_in(&env, &idp, &config, &run_env);
+    let signed_in = Brokered::start();
+    let (run, config) = (&signed_in.run, &signed_in.config);
     let cfg = config.to_str().unwrap();
-    let mut serve = env.command(&[]);
-    serve.envs(run_env);
-    let _broker = support::broker::BrokerProcess::start(serve, &run, &config);
-    let brokered = |args: &[&str]| {
-        let mut command = env.command(args);
-        command.envs(run_env).stdin(Stdio::null()).output().unwrap()
-    };
+    let brokered = |args: &[&str]| signed_in.tokenhost(args);
     let out = brokered(&["token", "corp", "-c", cfg]);
     assert!(out.status.success(), "{}", output_text(&out));
     assert_eq!(
-        support::broker::source_calls(&run, &config),
+        support::broker::source_calls(run, config),
         Some(1),
         "the broker holds the token"
     );
@@ -251,20 +286,16 @@ fn logout_also_empties_a_brokers_cache() {
 /// which would rotate the refresh token once more.
 #[test]
 fn a_broker_told_of_a_rejected_token_uses_the_one_another_process_refreshed() {
-    let idp = provider(None);
-    let env = Env::new();
-    let config = config(&env, &idp, Some("file"), "");
-    let run = env.path().join("run");
-    std::fs::create_dir_all(&run).unwrap();
-    let run_env = [("XDG_RUNTIME_DIR", run.to_str().unwrap())];
-    sign_in(&env, &idp, &config, &run_env);
+    let signed_in = Brokered::start();
+    let (env, idp, run, config) = (
+        &signed_in.env,
+        &signed_in.idp,
+        &signed_in.run,
+        &signed_in.config,
+    );
     let cfg = config.to_str().unwrap();
-    let mut serve = env.command(&[]);
-    serve.envs(run_env);
-    let _broker = support::broker::BrokerProcess::start(serve, &run, &config);
     let run_token = |args: &[&str]| {
-        let mut command = env.command(args);
-        let out = command.envs(run_env).stdin(Stdio::null()).output().unwrap();
+        let out = signed_in.tokenhost(args);
         assert!(out.status.success(), "{}", output_text(&out));
         stdout(&out).trim().to_string()
     };
@@ -273,7 +304,7 @@ fn a_broker_told_of_a_rejected_token_uses_the_one_another_process_refreshed() {
     // Another process refreshes the sign-in on its own: T2, and a rotated refresh token.
     let t2 = run_token(&["token", "corp", "-c", cfg, "--no-broker", "--refresh"]);
     assert_ne!(t1, t2);
-    let rotated = stored(&env)["refresh_token"].as_str().unwrap().to_string();
+    let rotated = stored(env)["refresh_token"].as_str().unwrap().to_string();
 
     // The same program asks again within its reuse window: T1 was rejected. The broker
     // reports it to the plugin, which answers T2 with no request to the provider.
@@ -283,12 +314,12 @@ fn a_broker_told_of_a_rejected_token_uses_the_one_another_process_refreshed() {
         "the broker moved on to the token already stored"
     );
     assert_eq!(
-        stored(&env)["refresh_token"].as_str().unwrap(),
+        stored(env)["refresh_token"].as_str().unwrap(),
         rotated,
         "no second refresh grant (it would have rotated the refresh token)"
     );
-    assert_eq!(userinfo(&idp, &after_401).0, 200);
-    assert_eq!(support::broker::source_calls(&run, &config), Some(2));
+    assert_eq!(userinfo(idp, &after_401).0, 200);
+    assert_eq!(support::broker::source_calls(run, config), Some(2));
 }
 
 /// A second config that also names a provider `corp` (here the same plugin and provider:
