@@ -619,3 +619,57 @@ async fn inspect_lists_each_signature_and_the_keys_it_verifies_with() {
     assert_eq!(signatures[0]["verified_by"], serde_json::json!([]));
     assert_eq!(info["sha256"], sha256_hex(&modified));
 }
+
+/// The broker applies the policy it runs under: under a key policy, `tokenhost serve`
+/// refuses a config whose plugin is signed by another key, naming the provider, and the
+/// plugin never runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_under_a_key_policy_refuses_a_plugin_signed_by_another_key() {
+    let Some(bin) = wasmsign2() else { return };
+    let world = World::new().await;
+    let signer = Signer {
+        bin,
+        dir: world.dir.path().to_path_buf(),
+    };
+    let contoso = signer.keygen("contoso");
+    let mallory = signer.keygen("mallory");
+    let by_mallory = world.path("mallory.wasm");
+    signer.sign(&support::plugin("oauth2"), &by_mallory, &mallory, None);
+    let policy = world.policy(
+        "keys.toml",
+        &format!(
+            "[[plugins.allow]]\npublisher_key_file = {}\n",
+            support::toml_path(&contoso.public)
+        ),
+    );
+    let config = world.config(&[("corp", &by_mallory, "")]);
+    let run = world.path("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::set_permissions(&run, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let home = world.dir.path().to_path_buf();
+    let serve = tokio::task::spawn_blocking(move || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tokenhost"));
+        let mut child = support::isolate(&mut command, &home)
+            .args(["serve", "-c", s(&config)])
+            .env("TOKENHOST_POLICY", &policy)
+            .env("CORP_SECRET", "s3cret")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("tokenhost serve kept running with its only provider refused");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        child.wait_with_output().unwrap()
+    });
+    let out = serve.await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("provider \"corp\""), "{stderr}");
+    assert!(stderr.contains("signed by an unknown key"), "{stderr}");
+    assert_eq!(world.runs(), 0, "the refused plugin ran");
+}
