@@ -14,17 +14,23 @@ use tokenhost::source::wasm::{CompiledCache, PluginRuntime};
 
 use crate::support;
 
+/// The compiled artifact of the plugin with `digest` (its check file is beside it, with
+/// `.check` appended).
 fn entry_of(cache_dir: &Path, digest: &[u8; 32]) -> PathBuf {
     std::fs::read_dir(cache_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(&hex::encode(digest))
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with(&hex::encode(digest)) && name.ends_with(".cwasm")
         })
         .expect("an entry for the plugin")
+}
+
+fn with_check(entry: &Path) -> PathBuf {
+    let mut name = entry.as_os_str().to_owned();
+    name.push(".check");
+    PathBuf::from(name)
 }
 
 /// A config (written in `dir`) whose provider `p` runs `plugin` as static-token.
@@ -47,15 +53,17 @@ async fn under_a_plugin_allowlist_a_forged_cache_entry_is_not_run() {
     let good = support::plugin("static-token");
     let evil = support::plugin("hostile");
     // Compile both into the user's cache, then put the hostile plugin's native code
-    // under the approved plugin's key, as a user constrained by the policy could.
+    // under the approved plugin's key (with its check file), as a user constrained by
+    // the policy could.
     let runtime = PluginRuntime::new(CompiledCache::at(cache_dir.clone())).unwrap();
     let good_digest = runtime.load(&good).unwrap().sha256;
     let evil_digest = runtime.load(&evil).unwrap().sha256;
-    std::fs::copy(
+    let (from, to) = (
         entry_of(&cache_dir, &evil_digest),
         entry_of(&cache_dir, &good_digest),
-    )
-    .unwrap();
+    );
+    std::fs::copy(&from, &to).unwrap();
+    std::fs::copy(with_check(&from), with_check(&to)).unwrap();
     let config = static_token_config(dir.path(), &good);
     let spec = config.provider("p").unwrap();
 

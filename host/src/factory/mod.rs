@@ -169,10 +169,8 @@ impl SourceFactory {
             }
             SourceSpec::Plugin(plugin) => {
                 let granted = self.grant(spec, plugin)?;
-                let bytes = self.plugins.read(&spec.id, &granted)?;
-                let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
-                let signed = SignedPlugin::new(&granted.plugin().path, &bytes, digest);
-                refuse_if_any(self.check_plugin(spec, &signed))
+                let mut verify = |plugin: &SignedPlugin<'_>| self.check_plugin(spec, plugin);
+                refuse_if_any(self.plugins.check(&spec.id, &granted, &mut verify)?)
             }
         }
     }

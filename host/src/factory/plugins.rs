@@ -18,10 +18,13 @@ pub(super) use enabled::{CacheChoice, Plugins};
 
 #[cfg(feature = "wasm")]
 mod enabled {
-    use std::sync::OnceLock;
+    use std::path::PathBuf;
+    use std::sync::{Mutex, OnceLock};
 
     use super::*;
-    use crate::source::wasm::{CompiledCache, PluginLoadError, PluginRuntime, WasmSource};
+    use crate::source::wasm::{
+        Approved, CompiledCache, PluginLoadError, PluginRuntime, WasmSource,
+    };
 
     /// Which compiled-code cache the runtime will use, decided when it starts: opening a
     /// cache directory (create it, check every ancestor) is work a process that gets its
@@ -39,6 +42,9 @@ mod enabled {
         /// A policy restricts plugins: only the administrator's cache may be read.
         admin_only: bool,
         runtime: OnceLock<Arc<PluginRuntime>>,
+        /// Plugin files that [`check`](Self::check) approved, by path and provider: a
+        /// build that follows loads them without hashing them again.
+        approved: Mutex<Vec<(PathBuf, Arc<str>, Approved)>>,
     }
 
     impl Plugins {
@@ -47,6 +53,7 @@ mod enabled {
                 cache,
                 admin_only,
                 runtime: OnceLock::new(),
+                approved: Mutex::new(Vec::new()),
             }
         }
 
@@ -85,11 +92,23 @@ mod enabled {
             verify: &mut dyn FnMut(&SignedPlugin<'_>) -> Vec<Violation>,
         ) -> Result<Arc<dyn TokenSource>, BuildError> {
             let runtime = self.runtime()?;
+            let path = &granted.plugin().path;
+            let approved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
+            let approved = approved
+                .iter()
+                .find(|(p, id, _)| p == path && id == provider)
+                .map(|(_, _, approved)| approved.clone());
             let mut refused = Vec::new();
-            let built = WasmSource::new_verified(runtime, provider.clone(), granted, &mut |d| {
-                refused = verify(d);
-                refused.is_empty()
-            });
+            let built = WasmSource::new_approved(
+                runtime,
+                provider.clone(),
+                granted,
+                approved.as_ref(),
+                &mut |d| {
+                    refused = verify(d);
+                    refused.is_empty()
+                },
+            );
             match built {
                 Ok(source) => Ok(Arc::new(source)),
                 Err(PluginLoadError::Refused { .. }) => Err(BuildError::Refused(refused)),
@@ -97,14 +116,30 @@ mod enabled {
             }
         }
 
-        /// The plugin file's bytes as they are now, without compiling them.
-        pub(crate) fn read(
+        /// The violations `verify` finds in the plugin file's bytes as they are now,
+        /// without compiling them. Bytes found acceptable are remembered (their digest
+        /// and the file's identity) for a [`build`](Self::build) of the same provider.
+        pub(crate) fn check(
             &self,
-            provider: &str,
+            provider: &Arc<str>,
             granted: &Granted,
-        ) -> Result<Vec<u8>, BuildError> {
-            crate::source::wasm::read_plugin_file(&granted.plugin().path)
-                .map_err(|source| plugin_error(provider, source))
+            verify: &mut dyn FnMut(&SignedPlugin<'_>) -> Vec<Violation>,
+        ) -> Result<Vec<Violation>, BuildError> {
+            let path = &granted.plugin().path;
+            let (bytes, identity) = crate::source::wasm::read_identified(path)
+                .map_err(|source| plugin_error(provider, source))?;
+            let sha256: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
+            let violations = verify(&SignedPlugin::new(path, &bytes, sha256));
+            if violations.is_empty() {
+                let mut approved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
+                approved.retain(|(p, id, _)| !(p == path && id == provider));
+                approved.push((
+                    path.clone(),
+                    provider.clone(),
+                    Approved { identity, sha256 },
+                ));
+            }
+            Ok(violations)
         }
     }
 
@@ -135,7 +170,12 @@ mod disabled {
             })
         }
 
-        pub(crate) fn read(&self, provider: &str, _: &Granted) -> Result<Vec<u8>, BuildError> {
+        pub(crate) fn check(
+            &self,
+            provider: &Arc<str>,
+            _: &Granted,
+            _: &mut dyn FnMut(&SignedPlugin<'_>) -> Vec<Violation>,
+        ) -> Result<Vec<Violation>, BuildError> {
             Err(BuildError::NoWasm {
                 provider: provider.to_string(),
             })

@@ -2,7 +2,8 @@
 //! and the compiled-code cache. Loading a plugin file happens here.
 //!
 //! Loading reads the file once, hashes exactly those bytes, and compiles (or fetches from
-//! the cache) exactly those bytes: what was hashed is what runs.
+//! the cache) exactly those bytes: what was hashed is what runs. A file whose bytes were
+//! already hashed and approved in this process is not hashed again (see `plugin_file`).
 //!
 //! Deadlines cannot be lost: every [`LoadedPlugin`] holds a share of the [`EpochTicker`]
 //! that enforces its deadline, so the ticker runs for as long as any plugin loaded from
@@ -22,6 +23,7 @@ use wasmtime::{Config, Engine};
 use super::bindings::{CONTRACT_PACKAGE, TOKEN_SOURCE_EXPORT, v0_1, v0_2};
 use super::cache::{CompiledCache, Origin};
 use super::guest::{ContractVersion, GuestPre};
+use super::plugin_file::{Approved, PluginFile, check_header};
 use super::sandbox::PluginState;
 use crate::publisher::SignedPlugin;
 
@@ -247,15 +249,40 @@ impl PluginRuntime {
         path: &Path,
         verify: &mut dyn FnMut(&SignedPlugin<'_>) -> bool,
     ) -> Result<LoadedPlugin, PluginLoadError> {
-        let bytes = read_plugin_file(path)?;
-        check_header(path, &bytes)?;
-        let digest: [u8; 32] = Sha256::digest(&bytes).into();
-        if !verify(&SignedPlugin::new(path, &bytes, digest)) {
-            return Err(PluginLoadError::Refused {
-                path: path.to_path_buf(),
-            });
-        }
-        let (component, origin) = self.compile_hashed(path, &bytes, &digest)?;
+        self.load_approved(path, None, verify)
+    }
+
+    /// Like [`load_verified`](Self::load_verified), where `approved` (if any) says that
+    /// the file's bytes were already hashed and found acceptable by the same `verify`:
+    /// if the file is unchanged since, it is neither verified nor hashed again, and if
+    /// its compiled code is cached, not even read (see `plugin_file`).
+    pub(crate) fn load_approved(
+        &self,
+        path: &Path,
+        approved: Option<&Approved>,
+        verify: &mut dyn FnMut(&SignedPlugin<'_>) -> bool,
+    ) -> Result<LoadedPlugin, PluginLoadError> {
+        let file = PluginFile::open(path)?;
+        let approved = approved.filter(|a| &a.identity == file.identity());
+        let cached = approved.and_then(|a| Some((self.cache.lookup(&self.engine, &a.sha256)?, a)));
+        let (component, digest, origin) = match cached {
+            Some((component, approved)) => (component, approved.sha256, Origin::Cache),
+            None => {
+                let bytes = file.read()?;
+                check_header(path, &bytes)?;
+                let digest: [u8; 32] = Sha256::digest(&bytes).into();
+                // Approved bytes need no second verdict; other bytes (a file changed
+                // since, with the same identity) are verified as any others.
+                let known = approved.is_some_and(|a| a.sha256 == digest);
+                if !known && !verify(&SignedPlugin::new(path, &bytes, digest)) {
+                    return Err(PluginLoadError::Refused {
+                        path: path.to_path_buf(),
+                    });
+                }
+                let (component, origin) = self.compile_hashed(path, &bytes, &digest)?;
+                (component, digest, origin)
+            }
+        };
         let version = check_exports(&self.engine, &component, path)?;
         let instance_pre =
             self.linker
@@ -311,60 +338,6 @@ impl PluginRuntime {
                 message: error_chain(&e),
             })
     }
-}
-
-/// Reads a plugin file: a regular file (checked on the opened handle, so a swap after
-/// the check cannot matter) of at most [`MAX_PLUGIN_BYTES`], read through a bounded
-/// reader so a file that grows while being read cannot exhaust memory either.
-pub(crate) fn read_plugin_file(path: &Path) -> Result<Vec<u8>, PluginLoadError> {
-    use std::io::Read;
-    let read_error = |source| PluginLoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    // O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
-    let file = crate::sys::open_without_waiting(std::fs::OpenOptions::new().read(true))
-        .open(path)
-        .map_err(read_error)?;
-    let meta = file.metadata().map_err(read_error)?;
-    let file_type = meta.file_type();
-    if !file_type.is_file() {
-        let kind = crate::sys::file_kind(file_type);
-        return Err(PluginLoadError::NotAFile {
-            path: path.to_path_buf(),
-            kind,
-        });
-    }
-    if meta.len() > MAX_PLUGIN_BYTES {
-        return Err(PluginLoadError::TooLarge {
-            path: path.to_path_buf(),
-        });
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_PLUGIN_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_error)?;
-    if bytes.len() as u64 > MAX_PLUGIN_BYTES {
-        return Err(PluginLoadError::TooLarge {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(bytes)
-}
-
-fn check_header(path: &Path, bytes: &[u8]) -> Result<(), PluginLoadError> {
-    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-        return Err(PluginLoadError::NotWasm {
-            path: path.to_path_buf(),
-        });
-    }
-    // Bytes 6..8 are the layer: 0 for a core module, 1 for a component.
-    if bytes[6..8] == [0, 0] {
-        return Err(PluginLoadError::CoreModule {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(())
 }
 
 /// The contract version the component speaks, from its `token-source` export.

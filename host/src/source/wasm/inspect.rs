@@ -59,7 +59,7 @@ pub fn inspect_with_keys(
     path: &Path,
     keys: &[(String, &PublisherKey)],
 ) -> Result<PluginInfo, PluginLoadError> {
-    let bytes = super::engine::read_plugin_file(path)?;
+    let bytes = super::plugin_file::read_plugin_file(path)?;
     let (component, sha256, _) = runtime.compile(path, &bytes)?;
     let signed = SignedPlugin::new(path, &bytes, sha256);
     let signatures = signed

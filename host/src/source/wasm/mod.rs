@@ -4,6 +4,7 @@
 //! version), [`guest`] (one interface over those versions), [`engine`] (the engine,
 //! epoch ticker and loading), [`cache`] (compiled code on disk), [`sandbox`] (the store
 //! data and its deny-all builder), `host_impl` (the WIT imports, one file per version),
+//! `plugin_file` (reading a plugin once, and what was approved),
 //! [`interaction`] (the person-facing side of `login`), [`output`]
 //! (capped stdout/stderr), [`http`] (outgoing requests behind the allowlist: their
 //! proxy, their failures told apart, what is in flight), [`limits`] (one memory budget
@@ -21,10 +22,11 @@ pub mod inspect;
 pub mod interaction;
 pub mod limits;
 pub mod output;
+mod plugin_file;
 pub mod sandbox;
 pub mod source;
 
 pub use cache::CompiledCache;
-pub(crate) use engine::read_plugin_file;
 pub use engine::{PluginLoadError, PluginRuntime, RuntimeError};
+pub(crate) use plugin_file::{Approved, read_identified};
 pub use source::WasmSource;

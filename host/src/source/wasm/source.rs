@@ -82,8 +82,20 @@ impl WasmSource {
         granted: &Granted,
         verify: &mut dyn FnMut(&crate::publisher::SignedPlugin<'_>) -> bool,
     ) -> Result<Self, PluginLoadError> {
+        Self::new_approved(runtime, provider, granted, None, verify)
+    }
+
+    /// Like [`new_verified`](Self::new_verified), where `approved` (if any) carries the
+    /// digest and verdict of an earlier check of the same file by the same `verify`.
+    pub(crate) fn new_approved(
+        runtime: &PluginRuntime,
+        provider: Arc<str>,
+        granted: &Granted,
+        approved: Option<&super::Approved>,
+        verify: &mut dyn FnMut(&crate::publisher::SignedPlugin<'_>) -> bool,
+    ) -> Result<Self, PluginLoadError> {
         let spec = granted.plugin();
-        let plugin = runtime.load_verified(&spec.path, verify)?;
+        let plugin = runtime.load_approved(&spec.path, approved, verify)?;
         tracing::debug!(
             provider = %provider,
             sha256 = %hex::encode(plugin.sha256),

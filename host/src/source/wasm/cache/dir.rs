@@ -11,7 +11,8 @@
 //!   component swapped for a symlink after the path was resolved fails the walk; a
 //!   parent created or made writable by another user fails the check;
 //! - entries are opened relative to the checked directory handle, never by path, with
-//!   `O_NOFOLLOW`, and must be regular files belonging to the directory's owner;
+//!   `O_NOFOLLOW`, and must be regular files belonging to the directory's owner; an
+//!   artifact is mapped through its open handle (`/proc/self/fd/N`), never its name;
 //! - entries are written to a fresh temporary name (`O_EXCL`) in the same directory and
 //!   renamed into place relative to the same handle.
 
@@ -21,6 +22,8 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+
+use super::entry::{OpenEntry, Stamp};
 
 /// Who must own a cache directory for its entries to be trusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,9 +116,26 @@ impl CheckedDir {
         self.writable
     }
 
-    /// Reads entry `name`, if it is a regular file of the directory's owner. `None` if
-    /// it does not exist; an error if it exists but must not be trusted.
+    /// Reads entry `name` (a small one: the check file beside an artifact), if it is a
+    /// regular file of the directory's owner. `None` if it does not exist; an error if it
+    /// exists but must not be trusted.
     pub(super) fn read(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        let Some(entry) = self.open_entry(name)? else {
+            return Ok(None);
+        };
+        let mut data = Vec::with_capacity(entry.len as usize);
+        entry
+            .file
+            .take(MAX_ENTRY_BYTES)
+            .read_to_end(&mut data)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(data))
+    }
+
+    /// Opens entry `name` without reading it, if it is a regular file of the directory's
+    /// owner, not writable by others and at most [`MAX_ENTRY_BYTES`]. `None` if it does
+    /// not exist; an error if it exists but must not be trusted.
+    pub(super) fn open_entry(&self, name: &str) -> Result<Option<OpenEntry>, String> {
         let cname = CString::new(name).map_err(|e| e.to_string())?;
         // SAFETY: a valid directory fd and a NUL-terminated name; the result is checked.
         let raw = unsafe {
@@ -149,15 +169,32 @@ impl CheckedDir {
         if stat.st_mode & 0o022 != 0 {
             return Err("is writable by others".into());
         }
-        let mut data = Vec::with_capacity(stat.st_size.max(0) as usize);
-        file.take(MAX_ENTRY_BYTES)
-            .read_to_end(&mut data)
-            .map_err(|e| e.to_string())?;
-        Ok(Some(data))
+        let len = stat.st_size.max(0) as u64;
+        if len > MAX_ENTRY_BYTES {
+            return Err(format!("is larger than {} MiB", MAX_ENTRY_BYTES >> 20));
+        }
+        Ok(Some(OpenEntry {
+            file,
+            len,
+            stamp: Some(stamp(&stat)),
+        }))
     }
 
-    /// Writes entry `name` atomically from `parts`, in order.
-    pub(super) fn write(&self, name: &str, parts: &[&[u8]]) -> Result<(), String> {
+    /// A path by which wasmtime can map the entry open as `file`: the open file itself
+    /// (`/proc/self/fd/N`, or `/dev/fd/N` where there is no `/proc`), never the entry's
+    /// name, which may name another file by now.
+    pub(super) fn mappable_path(&self, _name: &str, file: &File) -> PathBuf {
+        let proc = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        if proc.exists() {
+            proc
+        } else {
+            PathBuf::from(format!("/dev/fd/{}", file.as_raw_fd()))
+        }
+    }
+
+    /// Writes entry `name` atomically from `parts`, in order; returns the stamp of the
+    /// file now under that name.
+    pub(super) fn write(&self, name: &str, parts: &[&[u8]]) -> Result<Option<Stamp>, String> {
         if !self.writable {
             return Err("not writable by this user".into());
         }
@@ -194,7 +231,8 @@ impl CheckedDir {
                     )
                 };
                 match renamed {
-                    0 => Ok(()),
+                    // The stamp after the rename, which changes the file's ctime.
+                    0 => fstat(&file).map(|stat| Some(stamp(&stat))),
                     _ => Err(std::io::Error::last_os_error().to_string()),
                 }
             });
@@ -204,6 +242,21 @@ impl CheckedDir {
         }
         written
     }
+}
+
+/// What identifies a file's content without reading it: device, inode, size, and the
+/// modification and change times. Any write changes the change time, which no
+/// unprivileged process can set back; a replaced file is another inode.
+fn stamp(stat: &libc::stat) -> Stamp {
+    [
+        stat.st_dev as u64,
+        stat.st_ino as u64,
+        stat.st_size as u64,
+        stat.st_mtime as u64,
+        stat.st_mtime_nsec as u64,
+        stat.st_ctime as u64,
+        stat.st_ctime_nsec as u64,
+    ]
 }
 
 /// The checks for one directory on the walk: `last` is the cache directory itself.

@@ -9,8 +9,10 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::windows::fs::MetadataExt;
+use std::os::windows::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use super::entry::{OpenEntry, Stamp};
 
 /// Who must own a cache directory for its entries to be trusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +70,25 @@ impl CheckedDir {
         true
     }
 
-    /// Reads entry `name`, if it is a regular file. `None` if it does not exist.
+    /// Reads entry `name` (a small one), if it is a regular file. `None` if it does not
+    /// exist.
     pub(super) fn read(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        let Some(entry) = self.open_entry(name)? else {
+            return Ok(None);
+        };
+        let mut data = Vec::new();
+        entry
+            .file
+            .take(MAX_ENTRY_BYTES)
+            .read_to_end(&mut data)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(data))
+    }
+
+    /// Opens entry `name` without reading it, if it is a regular file of at most
+    /// [`MAX_ENTRY_BYTES`]. `None` if it does not exist. It has no stamp: a user can set
+    /// every time on a Windows file, so an artifact's checksum is checked on every load.
+    pub(super) fn open_entry(&self, name: &str) -> Result<Option<OpenEntry>, String> {
         let path = self.path.join(name);
         let meta = match fs::symlink_metadata(&path) {
             Ok(meta) => meta,
@@ -79,16 +98,24 @@ impl CheckedDir {
         if is_reparse_point(&meta) || !meta.is_file() {
             return Err("is not a regular file".into());
         }
-        let file = File::open(&path).map_err(|e| e.to_string())?;
-        let mut data = Vec::new();
-        file.take(MAX_ENTRY_BYTES)
-            .read_to_end(&mut data)
+        if meta.len() > MAX_ENTRY_BYTES {
+            return Err(format!("is larger than {} MiB", MAX_ENTRY_BYTES >> 20));
+        }
+        // Others may read but not write it while it is open (and mapped).
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .share_mode(FILE_SHARE_READ)
+            .open(&path)
             .map_err(|e| e.to_string())?;
-        Ok(Some(data))
+        Ok(Some(OpenEntry {
+            len: meta.len(),
+            file,
+            stamp: None,
+        }))
     }
 
     /// Writes entry `name` atomically from `parts`, in order.
-    pub(super) fn write(&self, name: &str, parts: &[&[u8]]) -> Result<(), String> {
+    pub(super) fn write(&self, name: &str, parts: &[&[u8]]) -> Result<Option<Stamp>, String> {
         let mut file = tempfile::NamedTempFile::new_in(&self.path).map_err(|e| e.to_string())?;
         parts
             .iter()
@@ -97,6 +124,14 @@ impl CheckedDir {
             .map_err(|e| e.to_string())?;
         file.persist(self.path.join(name))
             .map_err(|e| e.error.to_string())?;
-        Ok(())
+        Ok(None)
+    }
+
+    /// A path by which wasmtime can map entry `name` (open as `_file`, which keeps
+    /// others from writing it).
+    pub(super) fn mappable_path(&self, name: &str, _file: &File) -> PathBuf {
+        self.path.join(name)
     }
 }
+
+const FILE_SHARE_READ: u32 = 1;

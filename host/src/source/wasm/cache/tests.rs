@@ -126,3 +126,86 @@ fn the_admin_cache_must_belong_to_root() {
     assert!(CompiledCache::disabled().trusted_by_admin());
     assert!(!CompiledCache::at(tmp.path().join("user")).trusted_by_admin());
 }
+
+/// Two different components (as text, which wasmtime compiles too) and their digests.
+fn components() -> [(Vec<u8>, [u8; 32]); 2] {
+    use sha2::Digest;
+    [
+        r#"(component (core module (func (export "f"))))"#,
+        r#"(component (core module (func (export "g") (result i32) i32.const 7)))"#,
+    ]
+    .map(|wat| {
+        let digest: [u8; 32] = sha2::Sha256::digest(wat).into();
+        (wat.as_bytes().to_vec(), digest)
+    })
+}
+
+/// The artifact and check file of the only entry in `dir`.
+fn entry_files(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let artifact = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("an entry");
+    let check = dir.join(format!(
+        "{}.check",
+        artifact.file_name().unwrap().to_string_lossy()
+    ));
+    (artifact, check)
+}
+
+#[test]
+fn a_mapped_entry_survives_its_replacement_and_a_changed_entry_is_checked_again() {
+    let engine = wasmtime::Engine::default();
+    let [(wasm, digest), (other, other_digest)] = components();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("compiled");
+    let cache = CompiledCache::at(path.clone());
+    cache.compile(&engine, &wasm, &digest).unwrap();
+    let (artifact, check) = entry_files(&path);
+    let mapped = cache
+        .lookup(&engine, &digest)
+        .expect("a valid entry is used");
+
+    // Another artifact renamed over the mapped one (how entries are replaced): the
+    // mapping keeps the old file, and the new file does not match the check file.
+    let spare = CompiledCache::at(tmp.path().join("spare"));
+    spare.compile(&engine, &other, &other_digest).unwrap();
+    let (other_artifact, _) = entry_files(&tmp.path().join("spare"));
+    fs::rename(&other_artifact, &artifact).unwrap();
+    assert!(
+        cache.lookup(&engine, &digest).is_none(),
+        "refused: not what was checked"
+    );
+    let mut store = wasmtime::Store::new(&engine, ());
+    wasmtime::component::Linker::<()>::new(&engine)
+        .instantiate(&mut store, &mapped)
+        .expect("the mapped component still runs");
+
+    // Recompiled, then written in place (same length, one byte flipped): the stamp no
+    // longer matches, the checksum is computed again, and the entry is refused.
+    cache.compile(&engine, &wasm, &digest).unwrap();
+    assert!(cache.lookup(&engine, &digest).is_some());
+    let mut bytes = fs::read(&artifact).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs::write(&artifact, &bytes).unwrap();
+    assert!(cache.lookup(&engine, &digest).is_none(), "refused: corrupt");
+
+    // An intact entry with a new stamp (a copied cache: new inodes) is checked once,
+    // used, and stamped again, so the next load reads nothing.
+    cache.compile(&engine, &wasm, &digest).unwrap();
+    let stamped = fs::read(&check).unwrap();
+    let copy = fs::read(&artifact).unwrap();
+    fs::remove_file(&artifact).unwrap();
+    fs::write(&artifact, &copy).unwrap();
+    fs::set_permissions(&artifact, fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(cache.lookup(&engine, &digest).is_some(), "intact: used");
+    assert_ne!(fs::read(&check).unwrap(), stamped, "stamped again");
+    assert!(cache.lookup(&engine, &digest).is_some());
+
+    // A missing check file (an entry from an older tokenhost, or a crash between the
+    // two writes) means recompiling.
+    fs::remove_file(&check).unwrap();
+    assert!(cache.lookup(&engine, &digest).is_none());
+}
