@@ -247,6 +247,8 @@ impl CheckedDir {
 /// What identifies a file's content without reading it: device, inode, size, and the
 /// modification and change times. Any write changes the change time, which no
 /// unprivileged process can set back; a replaced file is another inode.
+// The fields' types differ between platforms (`st_dev` is 32 bits on macOS).
+#[allow(clippy::unnecessary_cast)]
 fn stamp(stat: &libc::stat) -> Stamp {
     [
         stat.st_dev as u64,
