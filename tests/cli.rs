@@ -277,7 +277,20 @@ fn the_compiled_cache_is_private() {
     let dir = env.path().join("cache/tokenhost/compiled");
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    // One entry: the compiled artifact and its check file, both private.
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let artifacts = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"));
+    assert_eq!(artifacts.count(), 1, "{files:?}");
+    assert_eq!(files.len(), 2, "{files:?}");
+    for file in &files {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
 }
 
 /// Runs `args` with stdout at `stdout`; returns the exit code and stderr.
