@@ -71,7 +71,7 @@ fn main() {
         .unwrap();
     let (start, _) = rss_kib();
     let tokenhost = tokenhost::Tokenhost::builder()
-        .config(&config_path)
+        .config(config_path)
         .compiled_cache(CompiledCache::at(cache))
         .build()
         .unwrap();
@@ -98,7 +98,7 @@ fn main() {
     );
     println!(
         "per provider: {} KiB to load, {} KiB per live instance",
-        (loaded.saturating_sub(start)) / n.max(1) as u64,
-        (live.saturating_sub(loaded)) / n.max(1) as u64
+        loaded.saturating_sub(start) / n.max(1) as u64,
+        live.saturating_sub(loaded) / n.max(1) as u64
     );
 }

@@ -190,3 +190,37 @@ fn the_admin_cache_serves_other_users_under_a_policy() {
         text(&out.stderr)
     );
 }
+
+/// `check` remembers the digest it approved, so that the build which follows loads the
+/// cached code without hashing the file again; a file replaced in between is verified
+/// afresh, and refused if the policy does not allow it.
+#[tokio::test]
+async fn a_plugin_replaced_between_check_and_build_is_checked_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("compiled");
+    let plugin = dir.path().join("plugin.wasm");
+    std::fs::copy(support::plugin("static-token"), &plugin).unwrap();
+    let runtime = PluginRuntime::new(CompiledCache::at(cache_dir.clone())).unwrap();
+    let digest = runtime.load(&plugin).unwrap().sha256;
+    let config = static_token_config(dir.path(), &plugin);
+    let spec = config.provider("p").unwrap();
+    let policy = || Policy::parse(&allowlist(&digest), &dir.path().join("policy.toml")).unwrap();
+
+    // Unchanged: checked, then built from the check's verdict.
+    let factory = SourceFactory::with_policy(CompiledCache::at(cache_dir.clone()), policy());
+    factory.check(spec).unwrap();
+    let token = factory.build(spec).unwrap().resolve().await.unwrap();
+    assert_eq!(token.expose(), "approved");
+
+    // Replaced (a new file renamed over it) after the check: the build refuses it.
+    let factory = SourceFactory::with_policy(CompiledCache::at(cache_dir.clone()), policy());
+    factory.check(spec).unwrap();
+    let swap = dir.path().join("swap.wasm");
+    std::fs::copy(support::plugin("hostile"), &swap).unwrap();
+    std::fs::rename(swap, plugin).unwrap();
+    let refused = factory.build(spec).err().expect("refused");
+    assert!(
+        refused.to_string().contains("not in the plugin allowlist"),
+        "{refused}"
+    );
+}

@@ -172,7 +172,7 @@ fn a_mapped_entry_survives_its_replacement_and_a_changed_entry_is_checked_again(
     let spare = CompiledCache::at(tmp.path().join("spare"));
     spare.compile(&engine, &other, &other_digest).unwrap();
     let (other_artifact, _) = entry_files(&tmp.path().join("spare"));
-    fs::rename(&other_artifact, &artifact).unwrap();
+    fs::rename(other_artifact, &artifact).unwrap();
     assert!(
         cache.lookup(&engine, &digest).is_none(),
         "refused: not what was checked"
@@ -189,7 +189,7 @@ fn a_mapped_entry_survives_its_replacement_and_a_changed_entry_is_checked_again(
     let mut bytes = fs::read(&artifact).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
-    fs::write(&artifact, &bytes).unwrap();
+    fs::write(&artifact, bytes).unwrap();
     assert!(cache.lookup(&engine, &digest).is_none(), "refused: corrupt");
 
     // An intact entry with a new stamp (a copied cache: new inodes) is checked once,
@@ -198,7 +198,7 @@ fn a_mapped_entry_survives_its_replacement_and_a_changed_entry_is_checked_again(
     let stamped = fs::read(&check).unwrap();
     let copy = fs::read(&artifact).unwrap();
     fs::remove_file(&artifact).unwrap();
-    fs::write(&artifact, &copy).unwrap();
+    fs::write(&artifact, copy).unwrap();
     fs::set_permissions(&artifact, fs::Permissions::from_mode(0o600)).unwrap();
     assert!(cache.lookup(&engine, &digest).is_some(), "intact: used");
     assert_ne!(fs::read(&check).unwrap(), stamped, "stamped again");
