@@ -2,6 +2,11 @@
 //! plugins into one lazily started runtime. Without the `wasm` feature this half is a
 //! stub that refuses plugin providers by name, so an application that needs only command
 //! sources builds without wasmtime.
+//!
+//! A plugin from a registry (`plugin = "oci://..."`) is pulled here first
+//! ([`crate::oci::fetch`]); from then on it is the file it was pulled to, read, judged
+//! and compiled as any other, and the digest of the bytes compiled must also be the
+//! layer digest its manifest named.
 
 use std::sync::Arc;
 
@@ -21,6 +26,7 @@ mod enabled {
     use std::sync::OnceLock;
 
     use super::*;
+    use crate::oci::{OciError, Pulled, Store};
     use crate::source::wasm::{CompiledCache, PluginLoadError, PluginRuntime, WasmSource};
 
     /// Which compiled-code cache the runtime will use, decided when it starts: opening a
@@ -39,6 +45,8 @@ mod enabled {
         /// A policy restricts plugins: only the administrator's cache may be read.
         admin_only: bool,
         runtime: OnceLock<Arc<PluginRuntime>>,
+        /// Where plugins from registries are kept.
+        store: Store,
     }
 
     impl Plugins {
@@ -47,6 +55,7 @@ mod enabled {
                 cache,
                 admin_only,
                 runtime: OnceLock::new(),
+                store: Store::default_location(),
             }
         }
 
@@ -84,27 +93,88 @@ mod enabled {
             granted: &Granted,
             verify: &mut dyn FnMut(&SignedPlugin<'_>) -> Vec<Violation>,
         ) -> Result<Arc<dyn TokenSource>, BuildError> {
+            let (granted, pulled) = self.pull(provider, granted)?;
             let runtime = self.runtime()?;
             let mut refused = Vec::new();
-            let built = WasmSource::new_verified(runtime, provider.clone(), granted, &mut |d| {
+            let mut corrupted = None;
+            let built = WasmSource::new_verified(runtime, provider.clone(), &granted, &mut |d| {
+                if let Some(pulled) = &pulled
+                    && *d.sha256() != pulled.layer_sha256()
+                {
+                    corrupted = Some(pulled.corrupted(d.sha256()));
+                    return false;
+                }
                 refused = verify(d);
                 refused.is_empty()
             });
-            match built {
-                Ok(source) => Ok(Arc::new(source)),
-                Err(PluginLoadError::Refused { .. }) => Err(BuildError::Refused(refused)),
-                Err(source) => Err(plugin_error(provider, source)),
+            match (built, corrupted) {
+                (Ok(source), _) => Ok(Arc::new(source)),
+                (Err(_), Some(error)) => Err(oci_error(provider, error)),
+                (Err(PluginLoadError::Refused { .. }), None) => Err(BuildError::Refused(refused)),
+                (Err(source), None) => Err(plugin_error(provider, source)),
             }
         }
 
-        /// The plugin file's bytes as they are now, without compiling them.
+        /// The plugin file's path and bytes as they are now, without compiling them
+        /// (pulled first if it comes from a registry).
         pub(crate) fn read(
             &self,
             provider: &str,
             granted: &Granted,
-        ) -> Result<Vec<u8>, BuildError> {
-            crate::source::wasm::read_plugin_file(&granted.plugin().path)
-                .map_err(|source| plugin_error(provider, source))
+        ) -> Result<(std::path::PathBuf, Vec<u8>), BuildError> {
+            let (granted, pulled) = self.pull(provider, granted)?;
+            let path = granted.plugin().path.clone();
+            let bytes = crate::source::wasm::read_plugin_file(&path)
+                .map_err(|source| plugin_error(provider, source))?;
+            if let Some(pulled) = pulled {
+                let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
+                if digest != pulled.layer_sha256() {
+                    return Err(oci_error(provider, pulled.corrupted(&digest)));
+                }
+            }
+            Ok((path, bytes))
+        }
+
+        /// For a plugin from a registry: pulls it (or finds it in the store) and returns
+        /// the same grant for the file it is in. A plugin file is returned as it is.
+        fn pull(
+            &self,
+            provider: &str,
+            granted: &Granted,
+        ) -> Result<(Granted, Option<Pulled>), BuildError> {
+            let Some(oci) = &granted.plugin().oci else {
+                return Ok((granted.clone(), None));
+            };
+            let pulled = crate::oci::fetch(oci, &self.store).map_err(|e| oci_error(provider, e))?;
+            tracing::debug!(
+                "provider \"{provider}\": {} is {} ({:?})",
+                pulled.reference,
+                pulled.manifest,
+                pulled.resolution
+            );
+            Ok((granted.clone().at_path(pulled.path.clone()), Some(pulled)))
+        }
+
+        /// Pulls a registry plugin now, resolving its tag even if the last resolution is
+        /// recent (`tokenhost pull`); `None` for a plugin file.
+        pub(crate) fn pull_now(
+            &self,
+            provider: &str,
+            granted: &Granted,
+        ) -> Result<Option<Pulled>, BuildError> {
+            let Some(oci) = &granted.plugin().oci else {
+                return Ok(None);
+            };
+            crate::oci::fetch_with(oci, &self.store, true)
+                .map(Some)
+                .map_err(|e| oci_error(provider, e))
+        }
+    }
+
+    fn oci_error(provider: &str, source: OciError) -> BuildError {
+        BuildError::Oci {
+            provider: provider.to_string(),
+            source,
         }
     }
 
@@ -135,7 +205,11 @@ mod disabled {
             })
         }
 
-        pub(crate) fn read(&self, provider: &str, _: &Granted) -> Result<Vec<u8>, BuildError> {
+        pub(crate) fn read(
+            &self,
+            provider: &str,
+            _: &Granted,
+        ) -> Result<(std::path::PathBuf, Vec<u8>), BuildError> {
             Err(BuildError::NoWasm {
                 provider: provider.to_string(),
             })
