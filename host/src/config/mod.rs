@@ -305,7 +305,7 @@ fn resolve_provider(
                     Some(_) => PathBuf::new(),
                     None => base.join(plugin),
                 },
-                oci,
+                oci: oci.map(Box::new),
                 timeout,
                 memory_limit_bytes: memory_mb * 1024 * 1024,
                 config: plugin_config(auth.config.unwrap_or_default()),

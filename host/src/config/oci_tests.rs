@@ -9,7 +9,8 @@ fn parse(text: &str) -> Result<Config, ConfigError> {
 fn oci(text: &str) -> crate::oci::OciSource {
     let config = parse(text).unwrap();
     let spec = config.provider("corp").unwrap();
-    spec.source
+    *spec
+        .source
         .plugin()
         .unwrap()
         .oci

@@ -141,7 +141,7 @@ pub struct PluginSpec {
     pub path: PathBuf,
     /// Where the plugin comes from when it is an OCI artifact (`plugin = "oci://..."`):
     /// pulled into the store before it is read, and then read like a file.
-    pub oci: Option<crate::oci::OciSource>,
+    pub oci: Option<Box<crate::oci::OciSource>>,
     /// The deadline for one call into the plugin.
     pub timeout: Duration,
     /// The most linear memory the plugin may use, in bytes.

@@ -232,7 +232,8 @@ mod tests {
         let with_digest = format!("oci://r.example/a/b@{D}");
         let both = format!("oci://127.0.0.1:5000/p:v1@{D}");
         // (text, registry, repository, tag, digest)
-        let table: &[(&str, &str, &str, Option<&str>, Option<&str>)] = &[
+        type Row<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
+        let table: &[Row] = &[
             (
                 "oci://registry.example.com/contoso/entra-login:1.2.0",
                 "registry.example.com",
