@@ -257,7 +257,7 @@ fn a_stored_blob_changed_on_disk_is_refused_then_pulled_again() {
         &home.token(),
         2,
         &reference,
-        "the stored plugin layer received does not match its digest",
+        "the stored plugin layer does not match its digest",
     );
     assert_eq!(home.compiled(), compiled, "the changed bytes were compiled");
     // Removed, so the next use pulls it again.

@@ -28,12 +28,13 @@ pub enum OciError {
     },
     /// Bytes received do not have the digest they were asked for by.
     #[error(
-        "{reference}: the {what} received does not match its digest (expected {expected}, got {actual}); nothing was stored"
+        "{reference}: the {what} does not match its digest (expected {expected}, got {actual})"
     )]
     DigestMismatch {
         /// The reference, as written.
         reference: String,
-        /// `manifest` or `plugin layer`.
+        /// `manifest received`, `plugin layer received` (neither is stored) or `stored
+        /// plugin layer` (removed from the store).
         what: &'static str,
         /// The digest asked for.
         expected: String,

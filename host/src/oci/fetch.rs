@@ -217,7 +217,7 @@ async fn from_registry(source: &OciSource, store: &Store, now_ms: u64) -> Result
             if actual != manifest {
                 return Err(OciError::DigestMismatch {
                     reference: text.clone(),
-                    what: "manifest",
+                    what: "manifest received",
                     expected: manifest,
                     actual,
                 });
@@ -249,7 +249,7 @@ async fn from_registry(source: &OciSource, store: &Store, now_ms: u64) -> Result
                 Err(Failure::Digest(actual)) => {
                     return Err(OciError::DigestMismatch {
                         reference: text.clone(),
-                        what: "plugin layer",
+                        what: "plugin layer received",
                         expected: layer.digest,
                         actual,
                     });
@@ -283,10 +283,11 @@ fn failure(reference: &str, failure: Failure, max: u64) -> OciError {
             max,
             declared: false,
         },
+        // Only a download reports a digest, and its caller handles it; kept total.
         Failure::Digest(actual) => OciError::DigestMismatch {
             reference,
-            what: "download",
-            expected: String::new(),
+            what: "plugin layer received",
+            expected: String::from("the manifest's"),
             actual,
         },
         Failure::Io(e) => OciError::Cache {
