@@ -51,9 +51,10 @@ impl Home {
         (out.status.code().unwrap_or(-1), stdout(&out), stderr(&out))
     }
 
-    /// `tokenhost token corp` in this process (no broker).
+    /// `tokenhost token corp` in this process (no broker), each ask a first ask (not a
+    /// client's retry, which would refresh the token).
     fn token(&self) -> (i32, String, String) {
-        self.run(&["token", "corp", "--no-broker"])
+        self.run(&["token", "corp", "--no-broker", "--client-reuse-ms", "0"])
     }
 
     /// The pulled-plugin store.
@@ -359,11 +360,27 @@ fn the_policy_judges_the_pulled_bytes_as_it_judges_a_file() {
     )
     .unwrap();
     let policy_arg = policy.to_str().unwrap();
-    let out = home.run(&["token", "corp", "--no-broker", "--policy", policy_arg]);
+    let out = home.run(&[
+        "token",
+        "corp",
+        "--no-broker",
+        "--client-reuse-ms",
+        "0",
+        "--policy",
+        policy_arg,
+    ]);
     refused(&out, 2, "", "not in the plugin allowlist");
 
     std::fs::write(&policy, format!("[[plugins.allow]]\nsha256 = \"{hex}\"\n")).unwrap();
-    got_token(&home.run(&["token", "corp", "--no-broker", "--policy", policy_arg]));
+    got_token(&home.run(&[
+        "token",
+        "corp",
+        "--no-broker",
+        "--client-reuse-ms",
+        "0",
+        "--policy",
+        policy_arg,
+    ]));
 
     // The user's own pin, on the same bytes.
     home.reconfigure(&reference, &format!("sha256 = \"{}\"", "1".repeat(64)));
