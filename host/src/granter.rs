@@ -32,6 +32,7 @@ impl Granted {
 
     /// The same decision for the plugin file `path`: where an OCI plugin was pulled to.
     /// Grants and limits stay as decided; the bytes at `path` are judged when read.
+    #[cfg(feature = "wasm")]
     pub(crate) fn at_path(mut self, path: std::path::PathBuf) -> Granted {
         self.plugin.path = path;
         self
