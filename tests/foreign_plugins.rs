@@ -103,6 +103,7 @@ fn first_load(lang: Lang) -> Origin {
 fn spec(lang: Lang, config: &[(&str, &str)]) -> Granted {
     Granted::unrestricted(PluginSpec {
         path: foreign_plugin(lang),
+        oci: None,
         timeout: TIMEOUT,
         memory_limit_bytes: MEMORY_LIMIT,
         config: config

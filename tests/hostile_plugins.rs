@@ -46,6 +46,7 @@ fn hostile_spec(
     config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let mut spec = PluginSpec {
         path: support::plugin("hostile"),
+        oci: None,
         timeout: TIMEOUT,
         memory_limit_bytes: 64 << 20,
         config,

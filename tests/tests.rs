@@ -20,6 +20,7 @@ mod kubectl;
 mod login;
 mod network_errors;
 mod network_plugins;
+mod oci;
 mod oidc_provider;
 mod plugin_sdk;
 mod policy;

@@ -16,6 +16,7 @@ use tokenhost::{AuthManager, FailureKind, RefreshReason, TokenSource};
 fn spec(path: std::path::PathBuf, config: &[(&str, &str)]) -> Granted {
     Granted::unrestricted(PluginSpec {
         path,
+        oci: None,
         timeout: Duration::from_millis(2_000),
         memory_limit_bytes: 64 << 20,
         config: config

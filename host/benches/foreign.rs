@@ -44,6 +44,7 @@ fn cached_runtime() -> std::sync::Arc<PluginRuntime> {
 fn spec(path: PathBuf) -> Granted {
     Granted::unrestricted(PluginSpec {
         path,
+        oci: None,
         timeout: Duration::from_secs(10),
         memory_limit_bytes: 256 << 20,
         config: vec![("token".into(), "tok".into())],

@@ -24,6 +24,7 @@ fn token_sources(c: &mut Criterion) {
     let plugin_runtime = PluginRuntime::new(CompiledCache::disabled()).unwrap();
     let spec = PluginSpec {
         path: support::plugin("static-token"),
+        oci: None,
         timeout: Duration::from_secs(5),
         memory_limit_bytes: 64 << 20,
         config: vec![("token".into(), "tok".into())],
@@ -88,6 +89,7 @@ fn oauth2_vs_curl(c: &mut Criterion) {
     let plugin_runtime = PluginRuntime::new(CompiledCache::disabled()).unwrap();
     let spec = PluginSpec {
         path: support::plugin("oauth2"),
+        oci: None,
         timeout: Duration::from_secs(5),
         memory_limit_bytes: 64 << 20,
         config: vec![

@@ -226,6 +226,13 @@ impl Prepared {
         self.factory.check(spec)
     }
 
+    /// Pulls a provider's plugin from its registry now (see [`SourceFactory::pull`]):
+    /// `None` if its plugin is a file or it is a command.
+    #[cfg(feature = "wasm")]
+    pub fn pull(&self, spec: &ProviderSpec) -> Result<Option<crate::oci::Pulled>, BuildError> {
+        self.factory.pull(spec)
+    }
+
     /// The source of one provider, under the policy, for a tool that drives a source
     /// directly (an interactive sign-in) instead of through the manager.
     pub fn source(&self, spec: &ProviderSpec) -> Result<Arc<dyn TokenSource>, BuildError> {

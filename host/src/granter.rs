@@ -29,6 +29,14 @@ impl Granted {
     pub fn plugin(&self) -> &PluginSpec {
         &self.plugin
     }
+
+    /// The same decision for the plugin file `path`: where an OCI plugin was pulled to.
+    /// Grants and limits stay as decided; the bytes at `path` are judged when read.
+    #[cfg(feature = "wasm")]
+    pub(crate) fn at_path(mut self, path: std::path::PathBuf) -> Granted {
+        self.plugin.path = path;
+        self
+    }
 }
 
 /// What `provider`'s `plugin` may do under `policy`: unset limits lowered to the

@@ -21,6 +21,7 @@ mod factory;
 pub mod granter;
 pub mod grants;
 pub mod manager;
+pub mod oci;
 pub mod paths;
 pub mod policy;
 pub mod publisher;

@@ -8,6 +8,7 @@ pub mod git_http;
 pub mod idp;
 pub mod log;
 pub mod oidc;
+pub mod registry;
 pub mod responses_api;
 pub mod tls;
 
@@ -111,6 +112,7 @@ pub fn source(
     use tokenhost::grants::{Grants, grant_hosts};
     let spec = tokenhost::config::PluginSpec {
         path: self::plugin(plugin),
+        oci: None,
         timeout: Duration::from_millis(timeout_ms),
         memory_limit_bytes: 64 << 20,
         config: config

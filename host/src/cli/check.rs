@@ -1,6 +1,10 @@
 //! `tokenhost check`: validate every provider (and, with --resolve, fetch a token from
 //! each), one status line per provider, continuing after failures.
 
+use tokenhost::config::ProviderSpec;
+use tokenhost::policy::Policy;
+use tokenhost::publisher::SignedPlugin;
+
 use super::{ConfigArg, Failure, describe_expiry};
 
 /// Arguments of `tokenhost check`.
@@ -31,7 +35,10 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
         }
         let failure = built.failures().iter().find(|f| f.provider == *spec.id);
         if let Some(failure) = failure {
-            config_errors += 1;
+            match failure.error.is_unreachable() {
+                true => source_errors += 1,
+                false => config_errors += 1,
+            }
             match failure.error.violations() {
                 [] => outln!("FAIL {id}: {}", failure.error)?,
                 violations => {
@@ -41,6 +48,9 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
                 }
             }
             continue;
+        }
+        if let Some(line) = oci_line(spec, built.policy()) {
+            outln!("     {line}")?;
         }
         if !args.resolve {
             outln!("ok   {id}: {kind}")?;
@@ -70,4 +80,43 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
             "{n} provider(s) have configuration errors"
         ))),
     }
+}
+
+/// For a plugin from a registry: its tag -> digest (from the store, where building the
+/// provider just put it) and who signed it, among the keys the policy and the provider
+/// name. `None` for other providers.
+fn oci_line(spec: &ProviderSpec, policy: &Policy) -> Option<String> {
+    let oci = spec.source.plugin()?.oci.as_ref()?;
+    let pulled = tokenhost::oci::fetch(oci, &tokenhost::oci::Store::default_location()).ok()?;
+    let bytes = std::fs::read(&pulled.path).ok()?;
+    let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
+    let signed = SignedPlugin::new(&pulled.path, &bytes, digest);
+    let mut keys = policy.publisher_keys();
+    if let Some(key) = &spec.publisher_key {
+        keys.push(("its publisher_key".to_string(), key));
+    }
+    let signers: Vec<String> = signed
+        .signatures()
+        .iter()
+        .map(|signature| {
+            let verified: Vec<&str> = keys
+                .iter()
+                .filter(|(_, key)| signed.verifies(key, signature))
+                .map(|(label, _)| label.as_str())
+                .collect();
+            match (verified.is_empty(), &signature.key_id) {
+                (false, _) => verified.join(", "),
+                (true, Some(id)) => format!("key id {id} (not named by the policy or config)"),
+                (true, None) => "a key not named by the policy or config".to_string(),
+            }
+        })
+        .collect();
+    let signed_by = match signers.is_empty() {
+        true => "unsigned".to_string(),
+        false => format!("signed by {}", signers.join("; ")),
+    };
+    Some(format!(
+        "{}; {signed_by}",
+        super::pull::describe(&spec.id, &pulled)
+    ))
 }

@@ -16,6 +16,7 @@ mod obtain;
 mod precompile;
 #[cfg(unix)]
 mod proxy;
+mod pull;
 mod request;
 mod serve;
 mod token;
@@ -67,6 +68,9 @@ enum Command {
     /// token, and recovers from HTTP 401 by itself.
     #[cfg(unix)]
     Proxy(proxy::ProxyArgs),
+    /// Pull the plugins that come from OCI registries (every provider's, or one), resolving
+    /// tags now, and check them against the policy and pins.
+    Pull(pull::PullArgs),
     /// Print the configuration's JSON Schema.
     Schema,
     /// Show the mission end to end on loopback: a token from the oauth2 plugin, 401
@@ -183,6 +187,15 @@ impl Failure {
         }
     }
 
+    /// From a build error: a registry that cannot be reached is a source that is down
+    /// (exit 1, as for any unreachable source); the rest are configuration (exit 2).
+    fn build(error: &tokenhost::BuildError) -> Self {
+        match error.is_unreachable() {
+            true => Failure::source(error),
+            false => Failure::usage(error),
+        }
+    }
+
     /// From a manager error: an unknown provider is a usage error, the rest source errors.
     fn auth(error: tokenhost::AuthError) -> Self {
         match error {
@@ -212,6 +225,7 @@ pub fn run() -> ExitCode {
         Command::NewPlugin(args) => new_plugin::run(args),
         Command::Request(args) => request::run(args, cli.verbose),
         Command::Precompile(args) => precompile::run(args),
+        Command::Pull(args) => pull::run(args),
         Command::Serve(args) => serve::run(args),
         #[cfg(unix)]
         Command::Proxy(args) => proxy::run(args),
@@ -246,8 +260,13 @@ fn init_logging(verbose: u8, quiet: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // wasmtime's WASI bindings trace every host call with its arguments and results: a
     // plugin's request path and query, the values of the environment variables it was
-    // granted. They never go below debug, whatever RUST_LOG says.
-    for target in ["wasmtime_wasi=debug", "wasmtime_wasi_http=debug"] {
+    // granted. They never go below debug, whatever RUST_LOG says. oci-client logs a
+    // registry's token answer (a bearer token) at debug: it never goes below info.
+    for target in [
+        "wasmtime_wasi=debug",
+        "wasmtime_wasi_http=debug",
+        "oci_client=info",
+    ] {
         if let Ok(directive) = target.parse() {
             filter = filter.add_directive(directive);
         }
@@ -265,7 +284,7 @@ fn init_logging(verbose: u8, quiet: &str) {
 /// `tokenhost`, or with `strict` the first provider it could not build as the failure.
 fn built(tokenhost: tokenhost::Tokenhost, strict: bool) -> Result<tokenhost::Tokenhost, Failure> {
     if let (true, Some(failure)) = (strict, tokenhost.failures().first()) {
-        return Err(Failure::usage(&failure.error));
+        return Err(Failure::build(&failure.error));
     }
     Ok(tokenhost)
 }

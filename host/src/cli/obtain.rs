@@ -41,7 +41,7 @@ pub(super) fn token(prepared: Prepared, provider: &str, ask: Ask) -> Result<Toke
     // A broker applies the policy it was started with; what this process hands out must
     // satisfy this process's policy too (a stricter --policy, a tightened system file).
     if !prepared.policy().is_empty() {
-        prepared.check(spec).map_err(Failure::usage)?;
+        prepared.check(spec).map_err(|e| Failure::build(&e))?;
     }
     let rejected = RejectedTokens::for_config(config.path());
     let brokered = match ask.no_broker {

@@ -27,10 +27,23 @@ pub fn run(args: PrecompileArgs) -> Result<(), Failure> {
         false => args.files.clone(),
         true => {
             let config = args.config.load()?;
-            config
-                .providers()
-                .filter_map(|spec| spec.source.plugin().map(|p| p.path.clone()))
-                .collect()
+            let store = tokenhost::oci::Store::default_location();
+            let mut files = Vec::new();
+            for plugin in config.providers().filter_map(|spec| spec.source.plugin()) {
+                // A plugin from a registry is compiled from where it was pulled to.
+                files.push(match &plugin.oci {
+                    Some(oci) => {
+                        tokenhost::oci::fetch(oci, &store)
+                            .map_err(|e| match e.is_unreachable() {
+                                true => Failure::source(e),
+                                false => Failure::usage(e),
+                            })?
+                            .path
+                    }
+                    None => plugin.path.clone(),
+                });
+            }
+            files
         }
     };
     if files.is_empty() {

@@ -238,6 +238,8 @@ fn resolve_provider(
                 ("allowed_env", auth.allowed_env.is_some()),
                 ("allowed_paths", auth.allowed_paths.is_some()),
                 ("publisher_key", auth.publisher_key.is_some()),
+                ("oci_refresh_ms", auth.oci_refresh_ms.is_some()),
+                ("oci_max_mb", auth.oci_max_mb.is_some()),
             ] {
                 if set {
                     return Err(fail(ProviderProblem::OtherSourceKind {
@@ -297,8 +299,13 @@ fn resolve_provider(
                 paths: grants::grant_paths(&auth.allowed_paths.unwrap_or_default(), base)
                     .map_err(invalid("allowed_paths"))?,
             };
+            let oci = oci_source(&plugin, auth.oci_refresh_ms, auth.oci_max_mb).map_err(fail)?;
             SourceSpec::Plugin(PluginSpec {
-                path: base.join(plugin),
+                path: match oci {
+                    Some(_) => PathBuf::new(),
+                    None => base.join(plugin),
+                },
+                oci: oci.map(Box::new),
                 timeout,
                 memory_limit_bytes: memory_mb * 1024 * 1024,
                 config: plugin_config(auth.config.unwrap_or_default()),
@@ -396,6 +403,50 @@ fn resolve_api(
     })
 }
 
+/// The OCI source of a `plugin = "oci://..."` value (`None` for a file), with its
+/// `oci_refresh_ms` and `oci_max_mb`; those two keys are refused beside a file plugin,
+/// where they would do nothing.
+fn oci_source(
+    plugin: &str,
+    refresh_ms: Option<u64>,
+    max_mb: Option<u64>,
+) -> Result<Option<crate::oci::OciSource>, ProviderProblem> {
+    if !plugin.starts_with(crate::oci::reference::SCHEME) {
+        for (key, set) in [("oci_refresh_ms", refresh_ms), ("oci_max_mb", max_mb)] {
+            if set.is_some() {
+                return Err(ProviderProblem::Invalid {
+                    key,
+                    message: format!(
+                        "`{key}` applies only to a plugin from a registry (plugin = \"oci://...\")"
+                    ),
+                });
+            }
+        }
+        return Ok(None);
+    }
+    let reference =
+        crate::oci::OciReference::parse(plugin).map_err(|e| ProviderProblem::Invalid {
+            key: "plugin",
+            message: format!("plugin: {e}"),
+        })?;
+    let mut source = crate::oci::OciSource::new(reference);
+    if let Some(ms) = refresh_ms {
+        source.refresh = Duration::from_millis(ms);
+    }
+    if let Some(mb) = max_mb {
+        if !(1..=MAX_MEMORY_LIMIT_MB).contains(&mb) {
+            return Err(ProviderProblem::OutOfRange {
+                key: "oci_max_mb",
+                min: 1,
+                max: Some(MAX_MEMORY_LIMIT_MB),
+                value: mb,
+            });
+        }
+        source.max_bytes = mb << 20;
+    }
+    Ok(Some(source))
+}
+
 /// The `auth.config` table as the plugin sees it: strings as they are, anything else as
 /// its TOML text (`ttl_ms = 5000` arrives as "5000").
 fn plugin_config(table: toml::Table) -> Vec<(String, String)> {
@@ -411,5 +462,7 @@ fn plugin_config(table: toml::Table) -> Vec<(String, String)> {
         .collect()
 }
 
+#[cfg(test)]
+mod oci_tests;
 #[cfg(test)]
 mod tests;

@@ -26,6 +26,8 @@ pub(super) const AUTH_KEYS: &[&str] = &[
     "cwd",
     "format",
     "plugin",
+    "oci_refresh_ms",
+    "oci_max_mb",
     "sha256",
     "publisher_key",
     "timeout_ms",

@@ -59,8 +59,15 @@ pub struct RawAuth {
     pub cwd: Option<String>,
     /// Command source: how stdout is read: `text` (default), `json` or `exec-credential`.
     pub format: Option<RawFormat>,
-    /// Plugin source: the `.wasm` component, relative to the config file's folder.
+    /// Plugin source: the `.wasm` component, relative to the config file's folder; or an
+    /// OCI artifact, `oci://registry/repository:tag` or `...@sha256:<digest>`.
     pub plugin: Option<String>,
+    /// OCI plugin: how long a tag's resolution is reused before the registry is asked
+    /// again, in milliseconds. Default 3600000 (one hour); 0 = ask every time.
+    pub oci_refresh_ms: Option<u64>,
+    /// OCI plugin: the largest plugin layer pulled, in MiB. Default 64.
+    #[schemars(range(min = 1))]
+    pub oci_max_mb: Option<u64>,
     /// Pin: the SHA-256 (hex) of the plugin file, or of the command's executable. The
     /// source is refused if the file does not match. Honoured with or without a policy.
     pub sha256: Option<String>,

@@ -91,7 +91,10 @@ impl std::fmt::Display for SourceSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SourceSpec::Command(c) => write!(f, "command `{}`", c.program),
-            SourceSpec::Plugin(p) => write!(f, "plugin {}", p.path.display()),
+            SourceSpec::Plugin(p) => match &p.oci {
+                Some(oci) => write!(f, "plugin {}", oci.reference),
+                None => write!(f, "plugin {}", p.path.display()),
+            },
         }
     }
 }
@@ -133,8 +136,12 @@ pub enum OutputFormat {
 /// `Debug` shows the `config` keys, not their values: a value may be a secret.
 #[derive(Clone, PartialEq)]
 pub struct PluginSpec {
-    /// The component file: absolute.
+    /// The component file: absolute. For a plugin from a registry ([`PluginSpec::oci`]),
+    /// the pulled layer in the store, set when the plugin is fetched (empty before).
     pub path: PathBuf,
+    /// Where the plugin comes from when it is an OCI artifact (`plugin = "oci://..."`):
+    /// pulled into the store before it is read, and then read like a file.
+    pub oci: Option<Box<crate::oci::OciSource>>,
     /// The deadline for one call into the plugin.
     pub timeout: Duration,
     /// The most linear memory the plugin may use, in bytes.
@@ -216,6 +223,7 @@ impl std::fmt::Debug for PluginSpec {
         let keys: Vec<&str> = self.config.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("PluginSpec")
             .field("path", &self.path)
+            .field("oci", &self.oci)
             .field("timeout", &self.timeout)
             .field("memory_limit_bytes", &self.memory_limit_bytes)
             .field("config_keys", &keys)

@@ -49,6 +49,16 @@ pub enum BuildError {
         /// Where it was looked for.
         reason: String,
     },
+    /// A plugin from a registry could not be pulled, or what was pulled was refused
+    /// before anything was compiled.
+    #[cfg(feature = "wasm")]
+    #[error("provider \"{provider}\": {source}")]
+    Oci {
+        /// The provider id.
+        provider: String,
+        /// Why.
+        source: crate::oci::OciError,
+    },
     /// The WebAssembly runtime could not start.
     #[cfg(feature = "wasm")]
     #[error(transparent)]
@@ -62,6 +72,16 @@ pub enum BuildError {
 }
 
 impl BuildError {
+    /// Whether a registry could not be reached (and nothing was cached): a source that
+    /// is down rather than a configuration to fix (the CLI's exit code 1, not 2).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            #[cfg(feature = "wasm")]
+            BuildError::Oci { source, .. } => source.is_unreachable(),
+            _ => false,
+        }
+    }
+
     /// Every policy violation this error carries (empty for other errors).
     pub fn violations(&self) -> &[Violation] {
         match self {
@@ -173,6 +193,23 @@ impl SourceFactory {
                 refuse_if_any(self.plugins.check(&spec.id, &granted, &mut verify)?)
             }
         }
+    }
+
+    /// Pulls a plugin from its registry now, resolving its tag even if the last
+    /// resolution is recent (`tokenhost pull`), under the same grant decision as
+    /// [`build`](Self::build); then checks the pulled bytes as [`check`](Self::check)
+    /// does. `None` for a provider whose plugin is a file, or a command.
+    #[cfg(feature = "wasm")]
+    pub fn pull(&self, spec: &ProviderSpec) -> Result<Option<crate::oci::Pulled>, BuildError> {
+        let SourceSpec::Plugin(plugin) = &spec.source else {
+            return Ok(None);
+        };
+        let granted = self.grant(spec, plugin)?;
+        let pulled = self.plugins.pull_now(&spec.id, &granted)?;
+        if pulled.is_some() {
+            self.check(spec)?;
+        }
+        Ok(pulled)
     }
 
     /// A command provider as the policy has it run: an unset timeout lowered to its

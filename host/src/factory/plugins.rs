@@ -2,6 +2,11 @@
 //! plugins into one lazily started runtime. Without the `wasm` feature this half is a
 //! stub that refuses plugin providers by name, so an application that needs only command
 //! sources builds without wasmtime.
+//!
+//! A plugin from a registry (`plugin = "oci://..."`) is pulled here first
+//! ([`crate::oci::fetch`]); from then on it is the file it was pulled to, read, judged
+//! and compiled as any other, and the digest of the bytes compiled must also be the
+//! layer digest its manifest named.
 
 use std::sync::Arc;
 
@@ -22,6 +27,7 @@ mod enabled {
     use std::sync::{Mutex, OnceLock};
 
     use super::*;
+    use crate::oci::{OciError, Pulled, Store};
     use crate::source::wasm::{
         Approved, CompiledCache, PluginLoadError, PluginRuntime, WasmSource,
     };
@@ -45,6 +51,8 @@ mod enabled {
         /// Plugin files that [`check`](Self::check) approved, by path and provider: a
         /// build that follows loads them without hashing them again.
         approved: Mutex<Vec<(PathBuf, Arc<str>, Approved)>>,
+        /// Where plugins from registries are kept.
+        store: Store,
     }
 
     impl Plugins {
@@ -54,6 +62,7 @@ mod enabled {
                 admin_only,
                 runtime: OnceLock::new(),
                 approved: Mutex::new(Vec::new()),
+                store: Store::default_location(),
             }
         }
 
@@ -91,6 +100,7 @@ mod enabled {
             granted: &Granted,
             verify: &mut dyn FnMut(&SignedPlugin<'_>) -> Vec<Violation>,
         ) -> Result<Arc<dyn TokenSource>, BuildError> {
+            let (granted, pulled) = self.pull(provider, granted)?;
             let runtime = self.runtime()?;
             let path = &granted.plugin().path;
             let approved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
@@ -99,36 +109,51 @@ mod enabled {
                 .find(|(p, id, _)| p == path && id == provider)
                 .map(|(_, _, approved)| approved.clone());
             let mut refused = Vec::new();
+            let mut corrupted = None;
             let built = WasmSource::new_approved(
                 runtime,
                 provider.clone(),
-                granted,
+                &granted,
                 approved.as_ref(),
                 &mut |d| {
+                    if let Some(pulled) = &pulled
+                        && *d.sha256() != pulled.layer_sha256()
+                    {
+                        corrupted = Some(pulled.corrupted(d.sha256()));
+                        return false;
+                    }
                     refused = verify(d);
                     refused.is_empty()
                 },
             );
-            match built {
-                Ok(source) => Ok(Arc::new(source)),
-                Err(PluginLoadError::Refused { .. }) => Err(BuildError::Refused(refused)),
-                Err(source) => Err(plugin_error(provider, source)),
+            match (built, corrupted) {
+                (Ok(source), _) => Ok(Arc::new(source)),
+                (Err(_), Some(error)) => Err(oci_error(provider, error)),
+                (Err(PluginLoadError::Refused { .. }), None) => Err(BuildError::Refused(refused)),
+                (Err(source), None) => Err(plugin_error(provider, source)),
             }
         }
 
-        /// The violations `verify` finds in the plugin file's bytes as they are now,
-        /// without compiling them. Bytes found acceptable are remembered (their digest
-        /// and the file's identity) for a [`build`](Self::build) of the same provider.
+        /// The violations `verify` finds in the plugin file's bytes as they are now
+        /// (pulled first if it comes from a registry), without compiling them. Bytes
+        /// found acceptable are remembered (their digest and the file's identity) for a
+        /// [`build`](Self::build) of the same provider.
         pub(crate) fn check(
             &self,
             provider: &Arc<str>,
             granted: &Granted,
             verify: &mut dyn FnMut(&SignedPlugin<'_>) -> Vec<Violation>,
         ) -> Result<Vec<Violation>, BuildError> {
+            let (granted, pulled) = self.pull(provider, granted)?;
             let path = &granted.plugin().path;
             let (bytes, identity) = crate::source::wasm::read_identified(path)
                 .map_err(|source| plugin_error(provider, source))?;
             let sha256: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
+            if let Some(pulled) = pulled
+                && sha256 != pulled.layer_sha256()
+            {
+                return Err(oci_error(provider, pulled.corrupted(&sha256)));
+            }
             let violations = verify(&SignedPlugin::new(path, &bytes, sha256));
             if violations.is_empty() {
                 let mut approved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
@@ -140,6 +165,48 @@ mod enabled {
                 ));
             }
             Ok(violations)
+        }
+
+        /// For a plugin from a registry: pulls it (or finds it in the store) and returns
+        /// the same grant for the file it is in. A plugin file is returned as it is.
+        fn pull(
+            &self,
+            provider: &str,
+            granted: &Granted,
+        ) -> Result<(Granted, Option<Pulled>), BuildError> {
+            let Some(oci) = &granted.plugin().oci else {
+                return Ok((granted.clone(), None));
+            };
+            let pulled = crate::oci::fetch(oci, &self.store).map_err(|e| oci_error(provider, e))?;
+            tracing::debug!(
+                "provider \"{provider}\": {} is {} ({:?})",
+                pulled.reference,
+                pulled.manifest,
+                pulled.resolution
+            );
+            Ok((granted.clone().at_path(pulled.path.clone()), Some(pulled)))
+        }
+
+        /// Pulls a registry plugin now, resolving its tag even if the last resolution is
+        /// recent (`tokenhost pull`); `None` for a plugin file.
+        pub(crate) fn pull_now(
+            &self,
+            provider: &str,
+            granted: &Granted,
+        ) -> Result<Option<Pulled>, BuildError> {
+            let Some(oci) = &granted.plugin().oci else {
+                return Ok(None);
+            };
+            crate::oci::fetch_with(oci, &self.store, true)
+                .map(Some)
+                .map_err(|e| oci_error(provider, e))
+        }
+    }
+
+    fn oci_error(provider: &str, source: OciError) -> BuildError {
+        BuildError::Oci {
+            provider: provider.to_string(),
+            source,
         }
     }
 

@@ -170,7 +170,10 @@ fn normalize(host: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn is_loopback(host: &str) -> bool {
+/// Whether `host` (lower case, no brackets, no port) is this machine's loopback:
+/// `localhost`, `127.0.0.0/8` or `::1`. The one place that says which hosts may be
+/// reached over plain HTTP (here, and for OCI registries).
+pub(crate) fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 

@@ -21,6 +21,7 @@ pub(crate) mod kernel_fs;
 use std::path::{Component, Path, PathBuf};
 
 pub use host_pattern::HostPattern;
+pub(crate) use host_pattern::is_loopback as is_loopback_host;
 
 /// What a provider's plugin is granted beyond the deny-all sandbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
