@@ -134,7 +134,10 @@ async fn from_broker(
     let socket_shown = socket.display();
     let mut client = match BrokerClient::try_connect(socket).await {
         Ok(client) => client,
-        Err(e @ BrokerError::NotRunning { .. }) if socket.exists() => {
+        // A socket (or pipe) that is there but does not answer is worth a line.
+        Err(e @ BrokerError::NotRunning { ref source, .. })
+            if source.kind() != std::io::ErrorKind::NotFound =>
+        {
             tracing::info!("{e}; resolving in-process");
             return Ok(None);
         }
@@ -182,7 +185,7 @@ async fn from_broker(
         }) => {
             tracing::warn!(
                 "the broker at {socket_shown} does not know provider \"{provider}\" (send it \
-                 SIGHUP to reload its config); resolving in-process"
+                 SIGHUP or restart it to reload its config); resolving in-process"
             );
             Ok(None)
         }
