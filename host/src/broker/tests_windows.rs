@@ -224,10 +224,20 @@ async fn no_broker_is_not_running_at_once_and_a_stopped_broker_frees_its_name() 
         .unwrap();
     let err = BrokerClient::try_connect(&name).await.err().unwrap();
     assert!(matches!(err, BrokerError::NotRunning { .. }), "{err}");
-    // The name is free again: a new broker binds it.
-    let config = config_in(&dir);
-    let manager = Arc::new(crate::AuthManager::builder().build());
-    Broker::bind(config, manager, &name).await.unwrap();
+    // The name is free again (once the last connection's handle is closed): a new
+    // broker binds it.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let manager = Arc::new(crate::AuthManager::builder().build());
+        match Broker::bind(config_in(&dir), manager, &name).await {
+            Ok(_) => break,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("not yet free: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("the name stayed taken: {e}"),
+        }
+    }
 }
 
 #[tokio::test]

@@ -5,10 +5,11 @@
 //! the broker one user's:
 //! - every instance is created with the owner-only DACL (this user's SID alone, see
 //!   `sys::PipeSecurity`), so other users can neither connect nor add instances;
-//! - the first with `FILE_FLAG_FIRST_PIPE_INSTANCE`: if the name already exists (a
-//!   broker of ours, or a pipe someone made to catch our clients), binding fails instead
-//!   of joining it; and one instance always waits for the next client, so the name is
-//!   never released while the broker serves;
+//! - a name that already exists (a broker of ours, or a pipe someone made to catch our
+//!   clients) is refused, never joined: a probe first, then the first instance is created
+//!   with `FILE_FLAG_FIRST_PIPE_INSTANCE`, which closes the race on Windows (Wine ignores
+//!   the flag); and one instance always waits for the next client, so the name is never
+//!   released while the broker serves;
 //! - `PIPE_REJECT_REMOTE_CLIENTS`: no connections over the network (SMB);
 //! - the client checks that the server process runs as this user before it sends
 //!   anything, and opens the pipe at `SECURITY_IDENTIFICATION` so a server cannot act
@@ -72,6 +73,13 @@ impl Listener {
         };
         let security =
             PipeSecurity::owner_only().map_err(|e| io("cannot make the descriptor of", e))?;
+        // A name that answers is taken. The first-instance flag below makes that atomic on
+        // Windows; Wine does not enforce the flag, so there this probe is the guard.
+        match connect(name).await {
+            Err(BrokerError::NotRunning { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {}
+            probe => return Err(taken(name, config, probe)),
+        }
         match create(name, &security, true) {
             Ok(next) => Ok(Listener {
                 name: name.to_path_buf(),
@@ -79,16 +87,7 @@ impl Listener {
                 next,
             }),
             Err(e) if is(&e, ERROR_ACCESS_DENIED) || is(&e, ERROR_PIPE_BUSY) => {
-                Err(match connect(name).await {
-                    Ok(_) => BrokerError::AlreadyServing {
-                        config: config.to_path_buf(),
-                        socket: name.to_path_buf(),
-                    },
-                    Err(why) => BrokerError::EndpointTaken {
-                        socket: name.to_path_buf(),
-                        reason: why.to_string(),
-                    },
-                })
+                Err(taken(name, config, connect(name).await))
             }
             Err(e) => Err(io("cannot create the pipe", e)),
         }
@@ -114,6 +113,34 @@ impl Listener {
 
     /// Stops listening: the name goes once the connections still served are closed.
     pub(in crate::broker) fn close(self) {}
+}
+
+/// Why the existing pipe `name` is not ours to serve, from what connecting to it gave.
+fn taken(name: &Path, config: &Path, probe: Result<Connected, BrokerError>) -> BrokerError {
+    match probe {
+        // Not our user's, or we cannot tell whose.
+        Err(why @ (BrokerError::WrongPeer { .. } | BrokerError::Io { .. })) => {
+            BrokerError::EndpointTaken {
+                socket: name.to_path_buf(),
+                reason: why.to_string(),
+            }
+        }
+        Err(why @ BrokerError::NotRunning { .. }) if denied(&why) => BrokerError::EndpointTaken {
+            socket: name.to_path_buf(),
+            reason: why.to_string(),
+        },
+        // A process of ours answers, or every instance is busy serving.
+        _ => BrokerError::AlreadyServing {
+            config: config.to_path_buf(),
+            socket: name.to_path_buf(),
+        },
+    }
+}
+
+/// Whether connecting failed because the pipe's DACL does not admit us.
+fn denied(error: &BrokerError) -> bool {
+    matches!(error, BrokerError::NotRunning { source, .. }
+        if source.kind() == std::io::ErrorKind::PermissionDenied)
 }
 
 fn is(error: &std::io::Error, code: u32) -> bool {
