@@ -135,9 +135,7 @@ async fn from_broker(
     let mut client = match BrokerClient::try_connect(socket).await {
         Ok(client) => client,
         // A socket (or pipe) that is there but does not answer is worth a line.
-        Err(e @ BrokerError::NotRunning { ref source, .. })
-            if source.kind() != std::io::ErrorKind::NotFound =>
-        {
+        Err(e @ BrokerError::NotRunning { .. }) if !no_endpoint(&e) => {
             tracing::info!("{e}; resolving in-process");
             return Ok(None);
         }
@@ -195,4 +193,11 @@ async fn from_broker(
             Ok(None)
         }
     }
+}
+
+/// Whether `error` says there is no socket (Windows: no pipe) at all, rather than one
+/// that does not answer.
+fn no_endpoint(error: &BrokerError) -> bool {
+    matches!(error, BrokerError::NotRunning { source, .. }
+        if source.kind() == std::io::ErrorKind::NotFound)
 }
