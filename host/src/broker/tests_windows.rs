@@ -185,8 +185,7 @@ async fn a_client_refuses_a_server_that_runs_as_another_user() {
     let system = PipeUser::from_text("S-1-5-18").unwrap();
     let err = transport::connect_as(&broker.pipe, &system)
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     match &err {
         BrokerError::WrongPeer { ours, peer } => {
             assert_eq!(ours, "S-1-5-18");
