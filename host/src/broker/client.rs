@@ -9,12 +9,11 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
-use tokio::net::UnixStream;
 
 use super::protocol::{
     ErrorBody, Health, ProviderInfo, ProvidersBody, TokenBody, UnauthorizedBody,
 };
-use super::{BrokerError, check_private_dir, encode_segment, our_uid, peer_allowed};
+use super::{BrokerError, encode_segment, transport};
 use crate::clients::ClientAsk;
 use crate::token::{Fingerprint, Token};
 
@@ -41,32 +40,12 @@ impl BrokerClient {
         Self::try_connect(socket).await.ok()
     }
 
-    /// Connects to the broker at `socket` within [`CONNECT_TIMEOUT`]. Refuses a socket
-    /// whose directory is not private to this user, and a broker run by another user.
-    /// [`BrokerError::NotRunning`] when there is no socket file or nobody listens.
+    /// Connects to the broker at `socket` within [`CONNECT_TIMEOUT`]. Refuses a broker
+    /// run by another user, and on Unix a socket whose directory is not private to this
+    /// user. [`BrokerError::NotRunning`] when there is no socket file (Windows: no pipe of
+    /// that name) or nobody listens.
     pub async fn try_connect(socket: &Path) -> Result<BrokerClient, BrokerError> {
-        let not_running = |source| BrokerError::NotRunning {
-            socket: socket.to_path_buf(),
-            source,
-        };
-        std::fs::symlink_metadata(socket).map_err(not_running)?;
-        check_private_dir(socket.parent().unwrap_or(Path::new("/")))?;
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(socket))
-            .await
-            .map_err(|_| not_running(std::io::ErrorKind::TimedOut.into()))?
-            .map_err(not_running)?;
-        let peer = stream.peer_cred().map_err(|source| BrokerError::Io {
-            what: "cannot read the peer credentials of",
-            path: socket.to_path_buf(),
-            source,
-        })?;
-        let ours = our_uid();
-        if !peer_allowed(ours, peer.uid()) {
-            return Err(BrokerError::WrongPeer {
-                ours,
-                peer: peer.uid(),
-            });
-        }
+        let stream = transport::connect(socket).await?;
         let handshake = hyper::client::conn::http1::handshake(TokioIo::new(stream));
         let (sender, connection) = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
             .await
@@ -90,7 +69,7 @@ impl BrokerClient {
         self
     }
 
-    /// The socket this client is connected to.
+    /// The socket this client is connected to (Windows: the pipe name).
     pub fn socket(&self) -> &Path {
         &self.socket
     }

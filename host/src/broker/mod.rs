@@ -1,15 +1,18 @@
 //! The token broker: one [`AuthManager`](crate::AuthManager) shared by many processes,
 //! in the manner of ssh-agent and gpg-agent.
 //!
-//! `tokenhost serve` runs a [`Broker`]: HTTP/1.1 with JSON bodies on a Unix socket whose
-//! path is derived from the config file's absolute path ([`socket_path`]), so two configs
-//! never share a broker. Clients ([`BrokerClient`], or any language that speaks HTTP over
-//! a Unix socket) get tokens from its cache; a wave of clients causes one source call.
+//! `tokenhost serve` runs a [`Broker`]: HTTP/1.1 with JSON bodies on a Unix socket
+//! (Windows: a named pipe) whose name is derived from the config file's absolute path
+//! ([`socket_path`]), so two configs never share a broker. Clients ([`BrokerClient`], or
+//! any language that speaks HTTP over a Unix socket or a pipe) get tokens from its cache;
+//! a wave of clients causes one source call.
 //!
-//! Access control is the file system and the kernel: the socket lives in a directory that
-//! is ours and mode 0700, the socket is mode 0600, and both ends check the other's uid
-//! (`SO_PEERCRED`, see [`peer_allowed`]). A token never travels in a request: a 401 is
-//! reported by the token's fingerprint.
+//! Access control is the operating system's, and only this user gets in: on Unix the
+//! socket lives in a directory that is ours and mode 0700, the socket is mode 0600, and
+//! both ends check the other's uid (`SO_PEERCRED`, see [`peer_allowed`]); on Windows the
+//! pipe's DACL admits this user alone, a name already taken is refused, and both ends
+//! check the user the other process runs as (see `transport`). A token never travels in a
+//! request: a 401 is reported by the token's fingerprint.
 //!
 //! A client that misbehaves cannot lock the others out ([`Limits`]): a request head must
 //! arrive within 10 s of connecting (or of the previous answer), a body within 10 s and
@@ -28,31 +31,22 @@
 //! - `GET /v1/providers` -> `{"providers": [{provider, fingerprint, expires_at_ms, valid,
 //!   source_calls, last_error}]}` (never a token)
 
-// Without a transport (see `unsupported`), the protocol's server half is unused.
-#![cfg_attr(not(unix), allow(dead_code))]
-
-#[cfg(unix)]
 mod body;
-#[cfg(unix)]
 mod client;
 mod limits;
 mod path;
 mod protocol;
-#[cfg(unix)]
 mod server;
-#[cfg(not(unix))]
-mod unsupported;
+mod transport;
 
 pub use crate::paths::{check_private_dir, prepare_private_dir};
-#[cfg(unix)]
 pub use client::{BrokerClient, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
 pub use limits::Limits;
-pub use path::{socket_dir, socket_path, socket_path_in};
-pub use protocol::{ErrorKind, Health, ProviderInfo};
 #[cfg(unix)]
+pub use path::socket_path_in;
+pub use path::{socket_dir, socket_path};
+pub use protocol::{ErrorKind, Health, ProviderInfo};
 pub use server::Broker;
-#[cfg(not(unix))]
-pub use unsupported::{Broker, BrokerClient, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
 
 use std::sync::Arc;
 
@@ -85,7 +79,7 @@ pub fn our_uid() -> u32 {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BrokerError {
-    /// Another broker holds this config's socket.
+    /// Another broker holds this config's socket (or pipe).
     #[error("a broker is already serving {} at {}", .config.display(), .socket.display())]
     AlreadyServing {
         /// The config file.
@@ -104,13 +98,22 @@ pub enum BrokerError {
         /// The connect error.
         source: std::io::Error,
     },
+    /// Windows: the pipe name of this config exists and is not a broker of this user's
+    /// (a pipe made by another user, or one we may not open): not served, not used.
+    #[error("{} is taken by something that is not this user's broker ({reason})", .socket.display())]
+    EndpointTaken {
+        /// The pipe name.
+        socket: PathBuf,
+        /// What connecting to it said.
+        reason: String,
+    },
     /// The process at the other end runs as another user.
-    #[error("the peer runs as uid {peer}, not as this user ({ours})")]
+    #[error("the peer runs as {peer}, not as this user ({ours})")]
     WrongPeer {
-        /// Our uid.
-        ours: u32,
-        /// The peer's uid.
-        peer: u32,
+        /// Our user: `uid 1000` on Unix, the SID on Windows.
+        ours: String,
+        /// The peer's user, written the same way.
+        peer: String,
     },
     /// A socket or file operation failed.
     #[error("{what} {}: {source}", .path.display())]
@@ -182,3 +185,5 @@ pub(crate) fn decode_segment(segment: &str) -> Option<String> {
 
 #[cfg(all(test, unix))]
 mod tests;
+#[cfg(all(test, windows))]
+mod tests_windows;

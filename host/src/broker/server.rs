@@ -1,12 +1,9 @@
-//! [`Broker`]: binds the socket (refusing a live broker, replacing a stale socket),
-//! serves the protocol within its [`Limits`], reloads on SIGHUP and shuts down on
-//! SIGTERM/SIGINT.
+//! [`Broker`]: binds its endpoint (refusing a live broker, see [`transport`]), serves
+//! the protocol within its [`Limits`], reloads on SIGHUP and shuts down on SIGTERM/SIGINT
+//! (Windows: stops on Ctrl+C or the console closing; no reload).
 
 use std::convert::Infallible;
-use std::fs;
 use std::future::Future;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -19,14 +16,13 @@ use hyper::body::{Body, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde::Serialize;
-use tokio::net::{UnixListener, UnixStream};
-use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::body::{read_json, too_large};
 use super::limits::{Limits, Slots};
 use super::protocol::UnauthorizedBody;
 use super::protocol::{ErrorBody, ErrorKind, Health, ProviderInfo, ProvidersBody, TokenBody};
-use super::{BrokerError, CONNECT_TIMEOUT, Loader, decode_segment, our_uid, peer_allowed};
+use super::transport::{self, Accepted, Listener, Reload};
+use super::{BrokerError, Loader, decode_segment};
 use crate::clients::{self, AskLedger, ClientAsk};
 use crate::config::Config;
 use crate::manager::AuthManager;
@@ -40,10 +36,8 @@ const MAX_BUF: usize = 16 * 1024;
 
 /// A bound broker, ready to [`serve`](Broker::serve).
 pub struct Broker {
-    listener: UnixListener,
+    listener: Listener,
     socket: PathBuf,
-    /// An exclusive `flock` on `<socket>.lock`, held for the broker's lifetime.
-    _lock: fs::File,
     state: Arc<State>,
     limits: Limits,
 }
@@ -68,46 +62,19 @@ struct Loaded {
 
 impl Broker {
     /// Binds `socket` (normally [`socket_path`](super::socket_path) of the config) for
-    /// `config` served by `manager`. Creates and checks the private directory, takes the
-    /// socket's lock, replaces a stale socket file, and refuses when a broker answers.
-    /// The socket is mode 0600. Call inside a Tokio runtime.
+    /// `config` served by `manager`, refusing when a broker answers there. Unix: creates
+    /// and checks the private directory, takes the socket's lock, replaces a stale socket
+    /// file; the socket is mode 0600. Windows: creates the pipe, owner-only, as its first
+    /// instance. Call inside a Tokio runtime.
     pub async fn bind(
         config: Config,
         manager: Arc<AuthManager>,
         socket: &Path,
     ) -> Result<Broker, BrokerError> {
-        let dir = socket.parent().unwrap_or(Path::new("/"));
-        super::prepare_private_dir(dir)?;
-        let io = |what, source| BrokerError::Io {
-            what,
-            path: socket.to_path_buf(),
-            source,
-        };
-        let serving = || BrokerError::AlreadyServing {
-            config: config.path().to_path_buf(),
-            socket: socket.to_path_buf(),
-        };
-        let lock = lock(&socket.with_extension("lock")).map_err(|e| io("cannot lock", e))?;
-        let Some(lock) = lock else {
-            return Err(serving());
-        };
-        if fs::symlink_metadata(socket).is_ok() {
-            match tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(socket)).await {
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    tracing::info!("replacing the stale socket {}", socket.display());
-                    fs::remove_file(socket).map_err(|e| io("cannot remove", e))?;
-                }
-                Ok(Err(e)) => return Err(io("cannot check the existing socket", e)),
-                Ok(Ok(_)) | Err(_) => return Err(serving()),
-            }
-        }
-        let listener = UnixListener::bind(socket).map_err(|e| io("cannot listen on", e))?;
-        fs::set_permissions(socket, fs::Permissions::from_mode(0o600))
-            .map_err(|e| io("cannot set the mode of", e))?;
+        let listener = Listener::bind(socket, config.path()).await?;
         Ok(Broker {
             listener,
             socket: socket.to_path_buf(),
-            _lock: lock,
             state: Arc::new(State {
                 config_path: config.path().to_path_buf(),
                 current: RwLock::new(Arc::new(Loaded { config, manager })),
@@ -124,36 +91,20 @@ impl Broker {
         self
     }
 
-    /// The socket path.
+    /// The socket path (Windows: the pipe name).
     pub fn socket(&self) -> &Path {
         &self.socket
     }
 
-    /// Serves until SIGTERM or SIGINT, then removes the socket and gives requests in
-    /// flight a moment to finish. On SIGHUP, `reload` builds a new config and manager;
-    /// providers whose spec is unchanged keep their valid cached token.
+    /// Serves until SIGTERM or SIGINT (Windows: Ctrl+C, Ctrl+Break, the console
+    /// closing, logoff or shutdown), then removes the socket and gives requests in flight
+    /// a moment to finish. On SIGHUP, `reload` builds a new config and manager; providers
+    /// whose spec is unchanged keep their valid cached token (Windows has no SIGHUP:
+    /// restart the broker to reload).
     pub async fn serve(self, reload: Loader) -> Result<(), BrokerError> {
-        let install = |kind| {
-            signal(kind).map_err(|e| {
-                BrokerError::Transport(format!("cannot install a signal handler: {e}"))
-            })
-        };
-        let (mut term, mut int) = (
-            install(SignalKind::terminate())?,
-            install(SignalKind::interrupt())?,
-        );
-        let reloader = tokio::spawn(reload_on(
-            install(SignalKind::hangup())?,
-            self.state.clone(),
-            reload,
-        ));
-        let stop = async {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        };
-        self.serve_until(stop).await;
+        let (mut stop, reloads) = transport::control()?;
+        let reloader = tokio::spawn(reload_on(reloads, self.state.clone(), reload));
+        self.serve_until(async move { stop.recv().await }).await;
         reloader.abort();
         Ok(())
     }
@@ -161,20 +112,18 @@ impl Broker {
     /// Serves until `stop` resolves, then shuts down as [`serve`](Self::serve) does.
     pub(super) async fn serve_until(self, stop: impl Future<Output = ()>) {
         let Broker {
-            listener,
-            socket,
-            _lock,
+            mut listener,
+            socket: _,
             state,
             limits,
         } = self;
         let graceful = GracefulShutdown::new();
         let slots = Slots::new(limits.max_connections);
-        let uid = our_uid();
         tokio::pin!(stop);
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => connection(stream, uid, &state, &graceful, &slots, limits),
+                    Ok(stream) => connection(stream, &state, &graceful, &slots, limits),
                     Err(e) => {
                         tracing::warn!("accept failed: {e}");
                         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -183,52 +132,23 @@ impl Broker {
                 () = &mut stop => break,
             }
         }
-        drop(listener);
-        if let Err(e) = fs::remove_file(&socket) {
-            tracing::warn!("cannot remove {}: {e}", socket.display());
-        }
+        listener.close();
         tracing::info!("stopped serving {}", state.config_path.display());
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
     }
 }
 
-/// Takes an exclusive, non-blocking `flock` on `path`; `None` if another process holds it.
-fn lock(path: &Path) -> std::io::Result<Option<fs::File>> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(path)?;
-    // SAFETY: flock on a descriptor this function owns; no memory is involved.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return Ok(Some(file));
-    }
-    match std::io::Error::last_os_error() {
-        e if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(None),
-        e => Err(e),
-    }
-}
-
 /// Serves one accepted connection, if its peer is this user and it gets a slot.
 fn connection(
-    stream: UnixStream,
-    uid: u32,
+    stream: Accepted,
     state: &Arc<State>,
     graceful: &GracefulShutdown,
     slots: &Arc<Slots>,
     limits: Limits,
 ) {
-    match stream.peer_cred() {
-        Ok(cred) if peer_allowed(uid, cred.uid()) => {}
-        Ok(cred) => {
-            tracing::warn!(peer_uid = cred.uid(), peer_pid = ?cred.pid(), "refused a connection from another user");
-            return;
-        }
-        Err(e) => {
-            tracing::warn!("refused a connection: cannot read the peer's credentials ({e})");
-            return;
-        }
+    if let Err(refused) = transport::admit(&stream) {
+        tracing::warn!("{refused}");
+        return;
     }
     let held = match slots.take() {
         Ok(held) => held,
@@ -268,7 +188,7 @@ fn connection(
     });
 }
 
-async fn reload_on(mut hup: Signal, state: Arc<State>, reload: Loader) {
+async fn reload_on(mut hup: Reload, state: Arc<State>, reload: Loader) {
     while hup.recv().await.is_some() {
         let path = state.config_path.display();
         let reload = reload.clone();

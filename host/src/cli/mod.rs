@@ -62,7 +62,8 @@ enum Command {
     Request(request::RequestArgs),
     /// Compile approved plugins into the administrator's cache (run as root).
     Precompile(precompile::PrecompileArgs),
-    /// Serve tokens to other processes on a Unix socket (the token broker).
+    /// Serve tokens to other processes on a Unix socket or, on Windows, a named pipe (the
+    /// token broker).
     Serve(serve::ServeArgs),
     /// A local endpoint for any HTTP client: forwards to the provider's base_url with its
     /// token, and recovers from HTTP 401 by itself.

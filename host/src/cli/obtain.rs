@@ -134,7 +134,8 @@ async fn from_broker(
     let socket_shown = socket.display();
     let mut client = match BrokerClient::try_connect(socket).await {
         Ok(client) => client,
-        Err(e @ BrokerError::NotRunning { .. }) if socket.exists() => {
+        // A socket (or pipe) that is there but does not answer is worth a line.
+        Err(e @ BrokerError::NotRunning { .. }) if !no_endpoint(&e) => {
             tracing::info!("{e}; resolving in-process");
             return Ok(None);
         }
@@ -182,7 +183,7 @@ async fn from_broker(
         }) => {
             tracing::warn!(
                 "the broker at {socket_shown} does not know provider \"{provider}\" (send it \
-                 SIGHUP to reload its config); resolving in-process"
+                 SIGHUP or restart it to reload its config); resolving in-process"
             );
             Ok(None)
         }
@@ -192,4 +193,11 @@ async fn from_broker(
             Ok(None)
         }
     }
+}
+
+/// Whether `error` says there is no socket (Windows: no pipe) at all, rather than one
+/// that does not answer.
+fn no_endpoint(error: &BrokerError) -> bool {
+    matches!(error, BrokerError::NotRunning { source, .. }
+        if source.kind() == std::io::ErrorKind::NotFound)
 }

@@ -13,8 +13,9 @@ pub struct ServeArgs {
     config: ConfigArg,
 }
 
-/// Runs `tokenhost serve` until SIGTERM or SIGINT. SIGHUP re-reads the config and the
-/// policy. Setup failures (bad config, a broker already serving) exit 2.
+/// Runs `tokenhost serve` until SIGTERM or SIGINT (Windows: Ctrl+C, the console closing).
+/// SIGHUP (Unix) re-reads the config and the policy. Setup failures (bad config, a broker
+/// already serving) exit 2.
 pub fn run(args: ServeArgs) -> Result<(), Failure> {
     let (config, manager) = args.config.tokenhost(None, true)?.into_parts();
     let socket = socket_path(config.path());

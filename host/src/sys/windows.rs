@@ -19,6 +19,13 @@ use windows_sys::Win32::System::JobObjects::{
 use super::ProcessIdentity;
 
 mod acl;
+mod pipe;
+
+#[cfg(test)]
+pub(crate) use acl::under_wine;
+#[cfg(test)]
+pub(crate) use pipe::object_dacl;
+pub(crate) use pipe::{PipeSecurity, PipeUser, current_user, pipe_client_user, pipe_server_user};
 
 /// Where the administrator's system policy lives: `policy.toml` in `tokenhost` under the
 /// machine's ProgramData folder, asked of the shell (`FOLDERID_ProgramData`, set per

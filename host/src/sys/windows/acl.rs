@@ -4,8 +4,8 @@
 //! A private directory is created with a protected DACL that grants full access to the
 //! current user's SID alone and is inherited by everything created inside it, so files
 //! written there are private without further work; it is accepted later only while its
-//! owner is still that user. The same descriptor fits the broker's named pipe when it
-//! comes (issue 16).
+//! owner is still that user. The broker's named pipe is created with the same
+//! descriptor (see `pipe`).
 
 use std::ffi::OsStr;
 use std::io;
@@ -46,17 +46,27 @@ unsafe fn take_local_string(text: *mut u16) -> String {
     s
 }
 
-/// The current user's SID: the process token's `TOKEN_USER`, whose SID points into it.
-struct UserSid {
+/// A user's SID: a process token's `TOKEN_USER`, whose SID points into it.
+pub(crate) struct UserSid {
     /// `u64`s so that the `TOKEN_USER` at its start is aligned.
     buffer: Vec<u64>,
 }
 
 impl UserSid {
-    fn current() -> io::Result<UserSid> {
+    /// The user this process runs as.
+    pub(crate) fn current() -> io::Result<UserSid> {
+        // SAFETY: the pseudo-handle of this process is always valid.
+        unsafe { Self::of_process(GetCurrentProcess()) }
+    }
+
+    /// The user the process `process` runs as.
+    ///
+    /// # Safety
+    /// `process` must be a process handle with `PROCESS_QUERY_LIMITED_INFORMATION`.
+    pub(crate) unsafe fn of_process(process: HANDLE) -> io::Result<UserSid> {
         let mut token: HANDLE = null_mut();
-        // SAFETY: the pseudo-handle of this process needs no closing; `token` is written.
-        if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } == 0 {
+        // SAFETY: the caller promises a process handle; `token` is written.
+        if unsafe { OpenProcessToken(process, TOKEN_QUERY, &mut token) } == 0 {
             return Err(io::Error::last_os_error());
         }
         let mut len = 0u32;
@@ -76,13 +86,13 @@ impl UserSid {
         }
     }
 
-    fn psid(&self) -> PSID {
+    pub(crate) fn psid(&self) -> PSID {
         // SAFETY: the buffer starts with the TOKEN_USER that GetTokenInformation wrote.
         unsafe { (*self.buffer.as_ptr().cast::<TOKEN_USER>()).User.Sid }
     }
 
     /// The SID as text (`S-1-5-21-...`).
-    fn text(&self) -> io::Result<String> {
+    pub(crate) fn text(&self) -> io::Result<String> {
         let mut text: *mut u16 = null_mut();
         // SAFETY: `psid` is a valid SID; `text` receives a LocalAlloc'd string.
         if unsafe { ConvertSidToStringSidW(self.psid(), &mut text) } == 0 {
@@ -93,13 +103,61 @@ impl UserSid {
     }
 }
 
+#[cfg(test)]
+impl UserSid {
+    /// The SID written as `text` (`S-1-5-18`), laid out as a `TOKEN_USER` is.
+    pub(crate) fn from_text(text: &str) -> io::Result<UserSid> {
+        use windows_sys::Win32::Security::Authorization::ConvertStringSidToSidW;
+        use windows_sys::Win32::Security::{CopySid, GetLengthSid};
+        let wide_text = wide(OsStr::new(text));
+        let mut sid: PSID = null_mut();
+        // SAFETY: `wide_text` is NUL-terminated; `sid` receives a LocalAlloc'd SID.
+        if unsafe { ConvertStringSidToSidW(wide_text.as_ptr(), &mut sid) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `sid` is valid until freed below.
+        let len = unsafe { GetLengthSid(sid) } as usize;
+        let header = std::mem::size_of::<TOKEN_USER>();
+        let mut buffer = vec![0u64; (header + len).div_ceil(8)];
+        // SAFETY: the buffer holds a TOKEN_USER followed by `len` bytes for the SID, and
+        // outlives the pointer stored in its header (a Vec's heap does not move).
+        let copied = unsafe {
+            let target = buffer.as_mut_ptr().cast::<u8>().add(header).cast();
+            let copied = CopySid(len as u32, target, sid);
+            (*buffer.as_mut_ptr().cast::<TOKEN_USER>()).User.Sid = target;
+            LocalFree(sid);
+            copied
+        };
+        match copied {
+            0 => Err(io::Error::last_os_error()),
+            _ => Ok(UserSid { buffer }),
+        }
+    }
+}
+
+impl PartialEq for UserSid {
+    fn eq(&self, other: &UserSid) -> bool {
+        // SAFETY: both are valid SIDs inside their buffers.
+        unsafe { EqualSid(self.psid(), other.psid()) != 0 }
+    }
+}
+
+impl std::fmt::Debug for UserSid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.text() {
+            Ok(text) => f.write_str(&text),
+            Err(_) => f.write_str("<unreadable SID>"),
+        }
+    }
+}
+
 /// A security descriptor made from SDDL; freed when dropped.
-struct Descriptor(PSECURITY_DESCRIPTOR);
+pub(crate) struct Descriptor(pub(crate) PSECURITY_DESCRIPTOR);
 
 impl Descriptor {
     /// Full access for the current user alone, nothing inherited from the parent, and
     /// inherited by the files and directories created inside.
-    fn owner_only() -> io::Result<Descriptor> {
+    pub(crate) fn owner_only() -> io::Result<Descriptor> {
         let sid = UserSid::current()?.text()?;
         let sddl = wide(OsStr::new(&format!("D:P(A;OICI;FA;;;{sid})")));
         let mut descriptor: PSECURITY_DESCRIPTOR = null_mut();
@@ -174,7 +232,7 @@ pub(crate) fn owned_by_current_user(path: &Path) -> io::Result<bool> {
 
 /// The DACL of `descriptor` in SDDL.
 #[cfg(test)]
-fn dacl_text(descriptor: PSECURITY_DESCRIPTOR) -> io::Result<String> {
+pub(crate) fn dacl_text(descriptor: PSECURITY_DESCRIPTOR) -> io::Result<String> {
     use windows_sys::Win32::Security::Authorization::ConvertSecurityDescriptorToStringSecurityDescriptorW;
     use windows_sys::Win32::Security::DACL_SECURITY_INFORMATION;
     let mut text: *mut u16 = null_mut();
@@ -226,7 +284,7 @@ fn dacl_of(path: &Path) -> io::Result<String> {
 /// Whether this is Wine (its ntdll exports `wine_get_version`), which keeps no security
 /// descriptors on a Unix file system: it shows a default DACL whatever was set.
 #[cfg(test)]
-fn under_wine() -> bool {
+pub(crate) fn under_wine() -> bool {
     use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
     let ntdll = wide(OsStr::new("ntdll.dll"));
     // SAFETY: both names are NUL-terminated; ntdll is loaded in every process.
