@@ -195,9 +195,15 @@ impl World {
     }
 
     /// Files in the user's compiled-plugin cache: how many plugins were compiled.
+    /// Compiled entries in the user's cache (each `.cwasm` has a check file beside it).
     fn compiled(&self) -> usize {
         let dir = self.path("cache/tokenhost/compiled");
-        std::fs::read_dir(dir).map_or(0, |entries| entries.count())
+        std::fs::read_dir(dir).map_or(0, |entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+                .count()
+        })
     }
 }
 
