@@ -15,7 +15,14 @@ impl CapturedLog {
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
-        tracing::subscriber::set_default(subscriber)
+        let guard = tracing::subscriber::set_default(subscriber);
+        // tracing caches each callsite's interest. A callsite that another test's thread
+        // registered while this subscriber was being added can keep the "never" it got
+        // from the dispatchers it saw, and its events would be lost here (seen under load
+        // with the plugins' `plugin: ...` lines). Recomputing every interest now, with
+        // this subscriber registered, closes that window.
+        tracing::callsite::rebuild_interest_cache();
+        guard
     }
 
     /// What was captured so far.
