@@ -10,6 +10,7 @@ pub mod log;
 pub mod oidc;
 pub mod registry;
 pub mod responses_api;
+pub mod signer;
 pub mod tls;
 
 use std::path::{Path, PathBuf};

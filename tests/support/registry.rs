@@ -17,6 +17,8 @@ const BINARY: &str = "/usr/bin/docker-registry";
 pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
 /// The plugin layer's media type.
 pub const WASM_LAYER: &str = "application/wasm";
+/// The signature layer's media type (a wasmsign2 detached signature file).
+pub const SIGNATURE_LAYER: &str = "application/vnd.tokenhost.wasmsign2.signature";
 
 /// A running registry; stopped when dropped.
 pub struct Registry {
@@ -214,6 +216,37 @@ impl Registry {
         let manifest = serde_json::to_vec(&manifest).unwrap();
         let digest = self.put_manifest(repository, tag, &manifest);
         (digest, layer_digest)
+    }
+}
+
+impl Registry {
+    /// Pushes a wasm artifact with these layers (media type, bytes), in this order:
+    /// the manifest's digest and each layer's.
+    pub fn push_layers(
+        &self,
+        repository: &str,
+        tag: &str,
+        layers: &[(&str, &[u8])],
+    ) -> (String, Vec<String>) {
+        let config = b"{}";
+        let config_digest = self.push_blob(repository, config);
+        let mut digests = Vec::new();
+        let mut descriptors = Vec::new();
+        for (media_type, bytes) in layers {
+            let digest = self.push_blob(repository, bytes);
+            descriptors.push(serde_json::json!({
+                "mediaType": media_type, "digest": digest, "size": bytes.len(),
+            }));
+            digests.push(digest);
+        }
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": WASM_CONFIG, "digest": config_digest, "size": config.len()},
+            "layers": descriptors,
+        });
+        let manifest = serde_json::to_vec(&manifest).unwrap();
+        (self.put_manifest(repository, tag, &manifest), digests)
     }
 }
 

@@ -90,7 +90,8 @@ fn oci_line(spec: &ProviderSpec, policy: &Policy) -> Option<String> {
     let pulled = tokenhost::oci::fetch(oci, &tokenhost::oci::Store::default_location()).ok()?;
     let bytes = std::fs::read(&pulled.path).ok()?;
     let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
-    let signed = SignedPlugin::new(&pulled.path, &bytes, digest);
+    let signatures: Vec<_> = pulled.signature.iter().cloned().collect();
+    let signed = SignedPlugin::new(&pulled.path, &bytes, digest).with_signature_files(&signatures);
     let mut keys = policy.publisher_keys();
     if let Some(key) = &spec.publisher_key {
         keys.push(("its publisher_key".to_string(), key));

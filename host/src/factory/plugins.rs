@@ -122,7 +122,10 @@ mod enabled {
                         corrupted = Some(pulled.corrupted(d.sha256()));
                         return false;
                     }
-                    refused = verify(d);
+                    refused = match pulled.as_ref().and_then(|p| p.signature.clone()) {
+                        Some(signature) => verify(&d.with_signature_files(&[signature])),
+                        None => verify(d),
+                    };
                     refused.is_empty()
                 },
             );
@@ -149,12 +152,14 @@ mod enabled {
             let (bytes, identity) = crate::source::wasm::read_identified(path)
                 .map_err(|source| plugin_error(provider, source))?;
             let sha256: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
-            if let Some(pulled) = pulled
+            if let Some(pulled) = &pulled
                 && sha256 != pulled.layer_sha256()
             {
                 return Err(oci_error(provider, pulled.corrupted(&sha256)));
             }
-            let violations = verify(&SignedPlugin::new(path, &bytes, sha256));
+            let signatures: Vec<_> = pulled.iter().filter_map(|p| p.signature.clone()).collect();
+            let plugin = SignedPlugin::new(path, &bytes, sha256).with_signature_files(&signatures);
+            let violations = verify(&plugin);
             if violations.is_empty() {
                 let mut approved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
                 approved.retain(|(p, id, _)| !(p == path && id == provider));

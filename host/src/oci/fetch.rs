@@ -15,16 +15,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Deserialize;
-
-use super::registry::{Failure, MANIFEST_MEDIA_TYPE, Registry};
-use super::store::TagRecord;
+use super::manifest::{Artifact, Layer, artifact};
+use super::registry::{Failure, Registry};
+use super::store::{BlobKind, TagRecord};
 use super::{OciError, OciReference, OciSource, Store};
-
-/// The config media type of a wasm artifact (CNCF TAG Runtime's wasm OCI layout).
-pub(crate) const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
-/// The media type of the plugin layer.
-pub(crate) const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
 
 /// How the digest of a pulled plugin was decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +47,9 @@ pub struct Pulled {
     pub layer: String,
     /// The stored layer: the plugin file.
     pub path: PathBuf,
+    /// The stored signature layer, if the artifact has one: a detached signature file
+    /// for the plugin (see [`SignedPlugin::with_signature_files`](crate::publisher::SignedPlugin::with_signature_files)).
+    pub signature: Option<PathBuf>,
     /// How the digest was decided.
     pub resolution: Resolution,
 }
@@ -136,12 +133,23 @@ fn stored(source: &OciSource, store: &Store, now_ms: u64) -> Result<Option<Pulle
     let Some(body) = store.manifest(&manifest) else {
         return Ok(None);
     };
-    let layer = plugin_layer(&body, reference, source.max_bytes)?;
-    Ok(store.blob(&layer.digest).map(|path| Pulled {
+    let Artifact { plugin, signature } = artifact(&body, reference, source.max_bytes)?;
+    let Some(path) = store.blob(BlobKind::Plugin, &plugin.digest) else {
+        return Ok(None);
+    };
+    let signature = match signature {
+        None => None,
+        Some(layer) => match store.blob(BlobKind::Signature, &layer.digest) {
+            Some(path) => Some(path),
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(Pulled {
         reference: reference.clone(),
         manifest,
-        layer: layer.digest,
+        layer: plugin.digest,
         path,
+        signature,
         resolution: Resolution::Cached,
     }))
 }
@@ -171,7 +179,7 @@ async fn from_registry(source: &OciSource, store: &Store, now_ms: u64) -> Result
             match registry.manifest(tag).await {
                 Ok((body, digest)) => {
                     // Only a plugin artifact is remembered as the tag's last good digest.
-                    plugin_layer(&body, reference, source.max_bytes)?;
+                    artifact(&body, reference, source.max_bytes)?;
                     store
                         .put_manifest(&digest, &body)
                         .map_err(|e| cache_error(store.dir().to_path_buf(), e))?;
@@ -228,48 +236,87 @@ async fn from_registry(source: &OciSource, store: &Store, now_ms: u64) -> Result
             body
         }
     };
-    let layer = plugin_layer(&body, reference, source.max_bytes)?;
+    let Artifact { plugin, signature } = artifact(&body, reference, source.max_bytes)?;
 
-    // 3. The layer, stored or downloaded, counted and verified before it gets its name.
-    let path = match store.blob(&layer.digest) {
-        Some(path) => path,
-        None => {
-            let partial = store
-                .new_blob()
-                .map_err(|e| cache_error(store.dir().to_path_buf(), e))?;
-            let file = partial
-                .reopen()
-                .map_err(|e| cache_error(partial.path().to_path_buf(), e))?;
-            let mut file = tokio::fs::File::from_std(file);
-            match registry
-                .download(&layer.digest, source.max_bytes, &mut file)
-                .await
-            {
-                Ok(()) => {}
-                Err(Failure::Digest(actual)) => {
-                    return Err(OciError::DigestMismatch {
-                        reference: text.clone(),
-                        what: "plugin layer received",
-                        expected: layer.digest,
-                        actual,
-                    });
-                }
-                // `partial` is dropped on the way out: nothing half-written stays.
-                Err(other) => return Err(failure(&text, other, source.max_bytes)),
-            }
-            drop(file);
-            store
-                .commit_blob(partial, &layer.digest)
-                .map_err(|e| cache_error(store.blob_path(&layer.digest), e))?
-        }
+    // 3. The layers, stored or downloaded, counted and verified before they get a name.
+    let path = layer(
+        &registry,
+        store,
+        &text,
+        BlobKind::Plugin,
+        &plugin,
+        source.max_bytes,
+    )
+    .await?;
+    let signature = match signature {
+        Some(signature) => Some(
+            layer(
+                &registry,
+                store,
+                &text,
+                BlobKind::Signature,
+                &signature,
+                signature.size,
+            )
+            .await?,
+        ),
+        None => None,
     };
     Ok(Pulled {
         reference: reference.clone(),
         manifest,
-        layer: layer.digest,
+        layer: plugin.digest,
         path,
+        signature,
         resolution,
     })
+}
+
+/// The stored file of `layer`: found in the store, or downloaded now (at most `cap`
+/// bytes, verified against its digest, then renamed into place).
+async fn layer(
+    registry: &Registry,
+    store: &Store,
+    reference: &str,
+    kind: BlobKind,
+    layer: &Layer,
+    cap: u64,
+) -> Result<PathBuf, OciError> {
+    if let Some(path) = store.blob(kind, &layer.digest) {
+        return Ok(path);
+    }
+    let cache_error = |path: PathBuf, e: std::io::Error| OciError::Cache {
+        reference: reference.to_string(),
+        path,
+        reason: e.to_string(),
+    };
+    let partial = store
+        .new_blob()
+        .map_err(|e| cache_error(store.dir().to_path_buf(), e))?;
+    let file = partial
+        .reopen()
+        .map_err(|e| cache_error(partial.path().to_path_buf(), e))?;
+    let mut file = tokio::fs::File::from_std(file);
+    match registry.download(&layer.digest, cap, &mut file).await {
+        Ok(()) => {}
+        Err(Failure::Digest(actual)) => {
+            return Err(OciError::DigestMismatch {
+                reference: reference.to_string(),
+                what: match kind {
+                    BlobKind::Plugin => "plugin layer received",
+                    BlobKind::Signature => "signature layer received",
+                },
+                expected: layer.digest.clone(),
+                actual,
+            });
+        }
+        // `partial` is dropped on the way out: nothing half-written stays.
+        Err(other) => return Err(failure(reference, other, cap)),
+    }
+    drop(file);
+    store
+        .commit_blob(partial, kind, &layer.digest)
+        .map_err(|e| cache_error(store.blob_path(kind, &layer.digest), e))
 }
 
 fn failure(reference: &str, failure: Failure, max: u64) -> OciError {
@@ -298,151 +345,9 @@ fn failure(reference: &str, failure: Failure, max: u64) -> OciError {
     }
 }
 
-/// The plugin layer a manifest describes.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Layer {
-    /// The layer's digest, validated (`sha256:<hex>`).
-    pub(crate) digest: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Manifest {
-    schema_version: u32,
-    media_type: Option<String>,
-    config: Descriptor,
-    layers: Vec<Descriptor>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Descriptor {
-    media_type: String,
-    digest: String,
-    size: u64,
-}
-
-/// Checks that `body` is a wasm plugin artifact (an OCI image manifest whose config is
-/// `application/vnd.wasm.config.v0+json` and whose one layer is `application/wasm`, at
-/// most `max` bytes) and returns that layer.
-pub(crate) fn plugin_layer(
-    body: &[u8],
-    reference: &OciReference,
-    max: u64,
-) -> Result<Layer, OciError> {
-    let not_wasm = |reason: String| OciError::NotWasm {
-        reference: reference.to_string(),
-        reason,
-    };
-    let manifest: Manifest = serde_json::from_slice(body)
-        .map_err(|e| not_wasm(format!("the manifest does not parse: {e}")))?;
-    if manifest.schema_version != 2 {
-        return Err(not_wasm(format!(
-            "schemaVersion {}, not 2",
-            manifest.schema_version
-        )));
-    }
-    if let Some(media_type) = manifest.media_type.filter(|m| m != MANIFEST_MEDIA_TYPE) {
-        return Err(not_wasm(format!(
-            "manifest media type {media_type:?}, not {MANIFEST_MEDIA_TYPE:?}"
-        )));
-    }
-    if manifest.config.media_type != WASM_CONFIG_MEDIA_TYPE {
-        return Err(not_wasm(format!(
-            "config media type {:?}, not {WASM_CONFIG_MEDIA_TYPE:?}",
-            crate::text::one_line(&manifest.config.media_type, 100)
-        )));
-    }
-    let [layer] = &manifest.layers[..] else {
-        return Err(not_wasm(format!(
-            "{} layers, not one",
-            manifest.layers.len()
-        )));
-    };
-    if layer.media_type != WASM_LAYER_MEDIA_TYPE {
-        return Err(not_wasm(format!(
-            "layer media type {:?}, not {WASM_LAYER_MEDIA_TYPE:?}",
-            crate::text::one_line(&layer.media_type, 100)
-        )));
-    }
-    let digest =
-        super::reference::parse_digest(&layer.digest).map_err(|e| not_wasm(e.to_string()))?;
-    if layer.size > max {
-        return Err(OciError::TooLarge {
-            reference: reference.to_string(),
-            size: layer.size,
-            max,
-            declared: true,
-        });
-    }
-    Ok(Layer { digest })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn manifest(config_type: &str, layers: &[(&str, u64)]) -> Vec<u8> {
-        let layers: Vec<_> = layers
-            .iter()
-            .map(|(media_type, size)| {
-                serde_json::json!({
-                    "mediaType": media_type,
-                    "digest": format!("sha256:{}", "ab".repeat(32)),
-                    "size": size,
-                })
-            })
-            .collect();
-        serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": MANIFEST_MEDIA_TYPE,
-            "config": {"mediaType": config_type, "digest": format!("sha256:{}", "cd".repeat(32)), "size": 2},
-            "layers": layers,
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn only_the_wasm_layout_under_the_cap_is_accepted() {
-        let r = OciReference::parse("oci://127.0.0.1:5000/p:1").unwrap();
-        let ok = manifest(WASM_CONFIG_MEDIA_TYPE, &[(WASM_LAYER_MEDIA_TYPE, 100)]);
-        let layer = plugin_layer(&ok, &r, 100).unwrap();
-        assert_eq!(layer.digest, format!("sha256:{}", "ab".repeat(32)));
-        let table: &[(Vec<u8>, &str)] = &[
-            (
-                manifest(
-                    "application/vnd.oci.image.config.v1+json",
-                    &[(WASM_LAYER_MEDIA_TYPE, 1)],
-                ),
-                "config media type",
-            ),
-            (
-                manifest(
-                    WASM_CONFIG_MEDIA_TYPE,
-                    &[("application/vnd.oci.image.layer.v1.tar", 1)],
-                ),
-                "layer media type",
-            ),
-            (manifest(WASM_CONFIG_MEDIA_TYPE, &[]), "0 layers"),
-            (
-                manifest(
-                    WASM_CONFIG_MEDIA_TYPE,
-                    &[(WASM_LAYER_MEDIA_TYPE, 1), (WASM_LAYER_MEDIA_TYPE, 1)],
-                ),
-                "2 layers",
-            ),
-            (
-                manifest(WASM_CONFIG_MEDIA_TYPE, &[(WASM_LAYER_MEDIA_TYPE, 101)]),
-                "101 bytes by its manifest",
-            ),
-            (b"not json".to_vec(), "does not parse"),
-        ];
-        for (body, expected) in table {
-            let error = plugin_layer(body, &r, 100).unwrap_err().to_string();
-            assert!(error.contains(expected), "{error}");
-            assert!(error.starts_with("oci://127.0.0.1:5000/p:1: "), "{error}");
-        }
-    }
 
     #[test]
     fn a_tag_resolution_is_fresh_for_the_refresh_interval() {

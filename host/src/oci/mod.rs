@@ -15,6 +15,8 @@
 //! - `registry`: the registry protocol (the `oci-client` crate), with a deadline on every
 //!   request and a size cap on every download.
 //! - `credentials`: Docker's `config.json` (`auths`), for registries that need a login.
+//! - `manifest`: which manifests are plugins (the wasm layout, and an optional layer of
+//!   detached publisher signatures).
 //! - `fetch`: the rules that tie them together: when a tag is resolved again, when the
 //!   last good digest is used offline, which manifests are accepted.
 
@@ -27,6 +29,8 @@ mod error;
 #[cfg(feature = "wasm")]
 mod fetch;
 #[cfg(feature = "wasm")]
+mod manifest;
+#[cfg(feature = "wasm")]
 mod registry;
 #[cfg(feature = "wasm")]
 mod store;
@@ -37,6 +41,8 @@ use std::time::Duration;
 pub use error::OciError;
 #[cfg(feature = "wasm")]
 pub use fetch::{Pulled, Resolution, fetch, fetch_with};
+#[cfg(feature = "wasm")]
+pub use manifest::SIGNATURE_LAYER_MEDIA_TYPE;
 pub use reference::{OciReference, ReferenceError};
 #[cfg(feature = "wasm")]
 pub use store::Store;

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! oci/blobs/sha256/<hex>.wasm        a plugin layer, named by its digest
+//! oci/blobs/sha256/<hex>.sig         a signature layer (wasmsign2 detached signatures)
 //! oci/manifests/sha256/<hex>.json    a manifest, named by its digest
 //! oci/tags/<sha256 of the reference>.json   a tag's last good resolution and when
 //! ```
@@ -21,6 +22,15 @@ use serde::{Deserialize, Serialize};
 use tempfile::NamedTempFile;
 
 use super::OciReference;
+
+/// What a stored layer holds, which gives its file name's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BlobKind {
+    /// The plugin (`.wasm`).
+    Plugin,
+    /// Detached publisher signatures (`.sig`).
+    Signature,
+}
 
 /// The on-disk cache of pulled plugins (see the module documentation).
 #[derive(Debug, Clone)]
@@ -66,16 +76,20 @@ impl Store {
         Ok(())
     }
 
-    /// Where the plugin layer with `digest` (`sha256:<hex>`, already validated) lives.
-    pub(crate) fn blob_path(&self, digest: &str) -> PathBuf {
+    /// Where the layer of `kind` with `digest` (`sha256:<hex>`, already validated) lives.
+    pub(crate) fn blob_path(&self, kind: BlobKind, digest: &str) -> PathBuf {
+        let extension = match kind {
+            BlobKind::Plugin => "wasm",
+            BlobKind::Signature => "sig",
+        };
         self.dir
             .join("blobs/sha256")
-            .join(format!("{}.wasm", hex_of(digest)))
+            .join(format!("{}.{extension}", hex_of(digest)))
     }
 
-    /// The stored plugin layer with `digest`, if there is one.
-    pub(crate) fn blob(&self, digest: &str) -> Option<PathBuf> {
-        let path = self.blob_path(digest);
+    /// The stored layer of `kind` with `digest`, if there is one.
+    pub(crate) fn blob(&self, kind: BlobKind, digest: &str) -> Option<PathBuf> {
+        let path = self.blob_path(kind, digest);
         path.is_file().then_some(path)
     }
 
@@ -91,9 +105,10 @@ impl Store {
     pub(crate) fn commit_blob(
         &self,
         file: NamedTempFile,
+        kind: BlobKind,
         digest: &str,
     ) -> std::io::Result<PathBuf> {
-        let path = self.blob_path(digest);
+        let path = self.blob_path(kind, digest);
         file.as_file().sync_all()?;
         file.persist(&path).map_err(|e| e.error)?;
         Ok(path)
@@ -195,8 +210,13 @@ mod tests {
         let mut file = store.new_blob().unwrap();
         file.write_all(b"wasm").unwrap();
         let blob_digest = sha256_digest(b"wasm");
-        let path = store.commit_blob(file, &blob_digest).unwrap();
-        assert_eq!(store.blob(&blob_digest), Some(path.clone()));
+        let path = store
+            .commit_blob(file, BlobKind::Plugin, &blob_digest)
+            .unwrap();
+        assert_eq!(
+            store.blob(BlobKind::Plugin, &blob_digest),
+            Some(path.clone())
+        );
         assert_eq!(std::fs::read_dir(&blob_dir).unwrap().count(), 1);
 
         let reference = OciReference::parse("oci://127.0.0.1:5000/a/b:v1").unwrap();

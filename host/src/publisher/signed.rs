@@ -16,7 +16,7 @@ use super::{MAX_SIGNATURE_FILE_BYTES, MAX_SIGNATURES, PublisherKey, read_small_f
 pub enum SignatureOrigin {
     /// The plugin's own `signature` section.
     Embedded,
-    /// A detached signature file beside the plugin.
+    /// A detached signature file: beside the plugin, or an OCI artifact's signature layer.
     Detached(PathBuf),
 }
 
@@ -49,6 +49,9 @@ pub struct SignedPlugin<'a> {
     path: &'a Path,
     bytes: &'a [u8],
     sha256: [u8; 32],
+    /// Detached signature files named by where the plugin came from (an OCI artifact's
+    /// signature layer), looked at after the ones beside the plugin.
+    signature_files: Vec<PathBuf>,
     parsed: OnceCell<Parsed>,
     /// Keys already checked, and whether each signed the plugin.
     verdicts: RefCell<Vec<([u8; 32], bool)>>,
@@ -70,8 +73,21 @@ impl<'a> SignedPlugin<'a> {
             path,
             bytes,
             sha256,
+            signature_files: Vec::new(),
             parsed: OnceCell::new(),
             verdicts: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The same plugin, with `files` as further detached signatures (each read as a
+    /// `.sig` file beside it would be): how a signature that came as a second layer of
+    /// an OCI artifact is judged.
+    pub fn with_signature_files(&self, files: &[PathBuf]) -> SignedPlugin<'a> {
+        let mut signature_files = self.signature_files.clone();
+        signature_files.extend(files.iter().cloned());
+        SignedPlugin {
+            signature_files,
+            ..SignedPlugin::new(self.path, self.bytes, self.sha256)
         }
     }
 
@@ -154,7 +170,11 @@ impl<'a> SignedPlugin<'a> {
                 }
             }
         }
-        for path in detached_paths(self.path) {
+        let files = detached_paths(self.path);
+        for path in files
+            .into_iter()
+            .chain(self.signature_files.iter().cloned())
+        {
             match read_small_file(&path, MAX_SIGNATURE_FILE_BYTES) {
                 Ok(None) => {}
                 Ok(Some(payload)) => match format::signatures(&payload) {
