@@ -6,6 +6,7 @@ pub mod cli;
 pub mod clients;
 pub mod git_http;
 pub mod idp;
+pub mod keyring;
 pub mod log;
 pub mod oidc;
 pub mod registry;

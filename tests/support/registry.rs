@@ -25,6 +25,8 @@ pub struct Registry {
     child: Option<Child>,
     dir: tempfile::TempDir,
     port: u16,
+    /// The user and password it demands (htpasswd), if any; the pusher sends them.
+    login: Option<(String, String)>,
 }
 
 impl Registry {
@@ -44,7 +46,26 @@ impl Registry {
             child: None,
             dir: tempfile::tempdir().unwrap(),
             port,
+            login: None,
         };
+        registry.resume();
+        Some(registry)
+    }
+
+    /// [`start`](Self::start), with the registry demanding `user` and `password` (HTTP
+    /// basic, from an htpasswd file made by Apache's `htpasswd`); `None` (saying why) if
+    /// `htpasswd` (apache2-utils) is missing.
+    pub fn start_with_login(user: &str, password: &str) -> Option<Registry> {
+        let made = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output();
+        let Ok(made) = made.map_err(|e| eprintln!("SKIPPED: htpasswd (apache2-utils): {e}")) else {
+            return None;
+        };
+        assert!(made.status.success(), "htpasswd failed");
+        let mut registry = Registry::start()?;
+        std::fs::write(registry.dir.path().join("htpasswd"), &made.stdout).unwrap();
+        registry.login = Some((user.to_string(), password.to_string()));
         registry.resume();
         Some(registry)
     }
@@ -77,9 +98,16 @@ impl Registry {
             format!(
                 "version: 0.1\nlog:\n  level: info\n  formatter: text\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                 http:\n  addr: 127.0.0.1:{}\n",
+                 http:\n  addr: 127.0.0.1:{}\n{}",
                 self.storage().display(),
-                self.port
+                self.port,
+                match self.login {
+                    Some(_) => format!(
+                        "auth:\n  htpasswd:\n    realm: tokenhost-test\n    path: {}\n",
+                        self.dir.path().join("htpasswd").display()
+                    ),
+                    None => String::new(),
+                }
             ),
         )
         .unwrap();
@@ -98,7 +126,11 @@ impl Registry {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if http::get_status(&format!("http://{}/v2/", self.host())) == Ok(200) {
+            // 401: up, and asking for the login.
+            if matches!(
+                http::get_status(&format!("http://{}/v2/", self.host())),
+                Ok(200 | 401)
+            ) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -151,7 +183,7 @@ impl Registry {
     pub fn push_blob(&self, repository: &str, bytes: &[u8]) -> String {
         let digest = sha256(bytes);
         let base = format!("http://{}", self.host());
-        let client = http::Client;
+        let client = http::Client(self.login.clone());
         let started = client.post(format!("{base}/v2/{repository}/blobs/uploads/"));
         let location = match started {
             (202, Some(location)) => location,
@@ -174,7 +206,7 @@ impl Registry {
             "http://{}/v2/{repository}/manifests/{reference}",
             self.host()
         );
-        let (status, _) = http::Client.put(
+        let (status, _) = http::Client(self.login.clone()).put(
             url,
             "application/vnd.oci.image.manifest.v1+json",
             manifest.to_vec(),
@@ -286,14 +318,27 @@ mod http {
         })
     }
 
-    /// The two calls the pusher needs.
-    pub struct Client;
+    /// The two calls the pusher needs, with the registry's login if it has one.
+    pub struct Client(pub Option<(String, String)>);
+
+    impl Client {
+        fn with_login(&self, request: ::reqwest::RequestBuilder) -> ::reqwest::RequestBuilder {
+            match &self.0 {
+                Some((user, password)) => request.basic_auth(user, Some(password)),
+                None => request,
+            }
+        }
+    }
 
     impl Client {
         /// POST with no body: the status and the Location header.
         pub fn post(&self, url: String) -> (u16, Option<String>) {
             block(async {
-                let r = ::reqwest::Client::new().post(url).send().await.unwrap();
+                let r = self
+                    .with_login(::reqwest::Client::new().post(url))
+                    .send()
+                    .await
+                    .unwrap();
                 let location = r
                     .headers()
                     .get("location")
@@ -305,8 +350,8 @@ mod http {
         /// PUT `body` as `content_type`: the status and the response body.
         pub fn put(&self, url: String, content_type: &str, body: Vec<u8>) -> (u16, String) {
             block(async {
-                let r = ::reqwest::Client::new()
-                    .put(url)
+                let r = self
+                    .with_login(::reqwest::Client::new().put(url))
                     .header("content-type", content_type)
                     .body(body)
                     .send()

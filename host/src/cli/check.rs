@@ -87,7 +87,9 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
 /// name. `None` for other providers.
 fn oci_line(spec: &ProviderSpec, policy: &Policy) -> Option<String> {
     let oci = spec.source.plugin()?.oci.as_ref()?;
-    let pulled = tokenhost::oci::fetch(oci, &tokenhost::oci::Store::default_location()).ok()?;
+    let helpers = tokenhost::oci::CredentialHelpers::under(policy, &spec.id);
+    let pulled =
+        tokenhost::oci::fetch(oci, &tokenhost::oci::Store::default_location(), helpers).ok()?;
     let bytes = std::fs::read(&pulled.path).ok()?;
     let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
     let signatures: Vec<_> = pulled.signature.iter().cloned().collect();

@@ -23,24 +23,32 @@ pub struct PrecompileArgs {
 
 /// Runs `tokenhost precompile`: each plugin must pass the policy's plugin rule.
 pub fn run(args: PrecompileArgs) -> Result<(), Failure> {
-    let files = match args.files.is_empty() {
-        false => args.files.clone(),
+    let policy = args.config.policy()?;
+    // Each file with the detached signature files that came with it (an OCI artifact's
+    // signature layer).
+    let files: Vec<(PathBuf, Vec<PathBuf>)> = match args.files.is_empty() {
+        false => args.files.iter().map(|f| (f.clone(), Vec::new())).collect(),
         true => {
             let config = args.config.load()?;
             let store = tokenhost::oci::Store::default_location();
             let mut files = Vec::new();
-            for plugin in config.providers().filter_map(|spec| spec.source.plugin()) {
+            for spec in config.providers() {
+                let Some(plugin) = spec.source.plugin() else {
+                    continue;
+                };
                 // A plugin from a registry is compiled from where it was pulled to.
                 files.push(match &plugin.oci {
                     Some(oci) => {
-                        tokenhost::oci::fetch(oci, &store)
-                            .map_err(|e| match e.is_unreachable() {
+                        let helpers = tokenhost::oci::CredentialHelpers::under(&policy, &spec.id);
+                        let pulled = tokenhost::oci::fetch(oci, &store, helpers).map_err(|e| {
+                            match e.is_unreachable() {
                                 true => Failure::source(e),
                                 false => Failure::usage(e),
-                            })?
-                            .path
+                            }
+                        })?;
+                        (pulled.path, pulled.signature.into_iter().collect())
                     }
-                    None => plugin.path.clone(),
+                    None => (plugin.path.clone(), Vec::new()),
                 });
             }
             files
@@ -49,7 +57,6 @@ pub fn run(args: PrecompileArgs) -> Result<(), Failure> {
     if files.is_empty() {
         return Err(Failure::usage("no plugins to precompile"));
     }
-    let policy = args.config.policy()?;
     let cache = CompiledCache::admin_for_writing()
         .map_err(|why| Failure::usage(format!("cannot write the administrator's cache: {why}")))?;
     let dir = cache
@@ -57,12 +64,13 @@ pub fn run(args: PrecompileArgs) -> Result<(), Failure> {
         .map(|d| d.display().to_string())
         .unwrap_or_default();
     let runtime = PluginRuntime::new(cache).map_err(Failure::usage)?;
-    for file in &files {
+    for (file, signatures) in &files {
         let name = file.display().to_string();
         let mut refused = Vec::new();
         let loaded = runtime
             .load_verified(file, &mut |plugin| {
-                refused = policy.check_plugin(&name, plugin);
+                let plugin = plugin.with_signature_files(signatures);
+                refused = policy.check_plugin(&name, &plugin);
                 refused.is_empty()
             })
             .map_err(|e| match refused.is_empty() {

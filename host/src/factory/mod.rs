@@ -173,7 +173,8 @@ impl SourceFactory {
             SourceSpec::Plugin(plugin) => {
                 let granted = self.grant(spec, plugin)?;
                 let mut verify = |plugin: &SignedPlugin<'_>| self.check_plugin(spec, plugin);
-                self.plugins.build(&spec.id, &granted, &mut verify)
+                self.plugins
+                    .build(&spec.id, &granted, &self.policy, &mut verify)
             }
         }
     }
@@ -190,7 +191,10 @@ impl SourceFactory {
             SourceSpec::Plugin(plugin) => {
                 let granted = self.grant(spec, plugin)?;
                 let mut verify = |plugin: &SignedPlugin<'_>| self.check_plugin(spec, plugin);
-                refuse_if_any(self.plugins.check(&spec.id, &granted, &mut verify)?)
+                refuse_if_any(
+                    self.plugins
+                        .check(&spec.id, &granted, &self.policy, &mut verify)?,
+                )
             }
         }
     }
@@ -205,7 +209,7 @@ impl SourceFactory {
             return Ok(None);
         };
         let granted = self.grant(spec, plugin)?;
-        let pulled = self.plugins.pull_now(&spec.id, &granted)?;
+        let pulled = self.plugins.pull_now(&spec.id, &granted, &self.policy)?;
         if pulled.is_some() {
             self.check(spec)?;
         }

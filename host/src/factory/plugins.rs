@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::BuildError;
 use crate::granter::Granted;
-use crate::policy::Violation;
+use crate::policy::{Policy, Violation};
 use crate::publisher::SignedPlugin;
 use crate::source::TokenSource;
 
@@ -27,7 +27,7 @@ mod enabled {
     use std::sync::{Mutex, OnceLock};
 
     use super::*;
-    use crate::oci::{OciError, Pulled, Store};
+    use crate::oci::{CredentialHelpers, OciError, Pulled, Store};
     use crate::source::wasm::{
         Approved, CompiledCache, PluginLoadError, PluginRuntime, WasmSource,
     };
@@ -98,9 +98,10 @@ mod enabled {
             &self,
             provider: &Arc<str>,
             granted: &Granted,
+            policy: &Policy,
             verify: &mut dyn FnMut(&SignedPlugin<'_>) -> Vec<Violation>,
         ) -> Result<Arc<dyn TokenSource>, BuildError> {
-            let (granted, pulled) = self.pull(provider, granted)?;
+            let (granted, pulled) = self.pull(provider, granted, policy)?;
             let runtime = self.runtime()?;
             let path = &granted.plugin().path;
             let approved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
@@ -145,9 +146,10 @@ mod enabled {
             &self,
             provider: &Arc<str>,
             granted: &Granted,
+            policy: &Policy,
             verify: &mut dyn FnMut(&SignedPlugin<'_>) -> Vec<Violation>,
         ) -> Result<Vec<Violation>, BuildError> {
-            let (granted, pulled) = self.pull(provider, granted)?;
+            let (granted, pulled) = self.pull(provider, granted, policy)?;
             let path = &granted.plugin().path;
             let (bytes, identity) = crate::source::wasm::read_identified(path)
                 .map_err(|source| plugin_error(provider, source))?;
@@ -174,15 +176,19 @@ mod enabled {
 
         /// For a plugin from a registry: pulls it (or finds it in the store) and returns
         /// the same grant for the file it is in. A plugin file is returned as it is.
+        /// Credential helpers for the registry run only as `policy`'s command rule allows.
         fn pull(
             &self,
             provider: &str,
             granted: &Granted,
+            policy: &Policy,
         ) -> Result<(Granted, Option<Pulled>), BuildError> {
             let Some(oci) = &granted.plugin().oci else {
                 return Ok((granted.clone(), None));
             };
-            let pulled = crate::oci::fetch(oci, &self.store).map_err(|e| oci_error(provider, e))?;
+            let helpers = CredentialHelpers::under(policy, provider);
+            let pulled =
+                crate::oci::fetch(oci, &self.store, helpers).map_err(|e| oci_error(provider, e))?;
             tracing::debug!(
                 "provider \"{provider}\": {} is {} ({:?})",
                 pulled.reference,
@@ -198,11 +204,13 @@ mod enabled {
             &self,
             provider: &str,
             granted: &Granted,
+            policy: &Policy,
         ) -> Result<Option<Pulled>, BuildError> {
             let Some(oci) = &granted.plugin().oci else {
                 return Ok(None);
             };
-            crate::oci::fetch_with(oci, &self.store, true)
+            let helpers = CredentialHelpers::under(policy, provider);
+            crate::oci::fetch_with(oci, &self.store, helpers, true)
                 .map(Some)
                 .map_err(|e| oci_error(provider, e))
         }
@@ -235,6 +243,7 @@ mod disabled {
             &self,
             provider: &Arc<str>,
             _: &Granted,
+            _: &Policy,
             _: &mut dyn FnMut(&SignedPlugin<'_>) -> Vec<Violation>,
         ) -> Result<Arc<dyn TokenSource>, BuildError> {
             Err(BuildError::NoWasm {
@@ -246,6 +255,7 @@ mod disabled {
             &self,
             provider: &Arc<str>,
             _: &Granted,
+            _: &Policy,
             _: &mut dyn FnMut(&SignedPlugin<'_>) -> Vec<Violation>,
         ) -> Result<Vec<Violation>, BuildError> {
             Err(BuildError::NoWasm {

@@ -2,15 +2,19 @@
 //! leave them: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, `auths` entries
 //! with `auth` (base64 `user:password`) or `username` and `password`.
 //!
-//! Credential helpers (`credsStore`, `credHelpers`) are not run: a registry that only a
-//! helper knows is tried anonymously, with a debug line saying so. A credential never
-//! reaches a log, an error or a `Debug` output: [`Credentials`] shows the user name only.
+//! Docker's order applies: the registry's `credHelpers` entry, else `credsStore`, else
+//! the `auths` entry. Helpers are run as [`helper`](super::helper) says (under the
+//! admin's command rule); one that cannot answer means an anonymous pull and a warning.
+//! A credential never reaches a log, an error or a `Debug` output: [`Credentials`]
+//! shows the user name only.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use base64::Engine;
 use serde::Deserialize;
+
+use super::helper::CredentialHelpers;
 
 /// A user name and password for one registry.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,9 +58,14 @@ fn config_path() -> PathBuf {
     }
 }
 
-/// The credentials the Docker config holds for `registry` (`host` or `host:port`), if
-/// any. A missing or unreadable file means none (anonymous access), with a debug line.
-pub(crate) fn for_registry(registry: &str) -> Option<Credentials> {
+/// The credentials the Docker config gives for `registry` (`host` or `host:port`), if
+/// any: from its credential helper, run under `helpers`, or from `auths`. A missing or
+/// unreadable file, or a helper that cannot answer, means none (anonymous access), with
+/// a line saying why.
+pub(crate) async fn for_registry(
+    registry: &str,
+    helpers: CredentialHelpers<'_>,
+) -> Option<Credentials> {
     let path = config_path();
     let text = std::fs::read(&path).ok()?;
     let config: DockerConfig = match serde_json::from_slice(&text) {
@@ -67,24 +76,39 @@ pub(crate) fn for_registry(registry: &str) -> Option<Credentials> {
             return None;
         }
     };
-    lookup(&config, registry)
+    match helper_for(&config, registry) {
+        Some(name) => match super::helper::get(helpers, name, registry).await {
+            Ok(found) => found,
+            Err(reason) => {
+                tracing::warn!(
+                    "no credentials for {registry} from the Docker config's credential \
+                     helper ({reason}); pulling anonymously"
+                );
+                None
+            }
+        },
+        None => lookup(&config, registry),
+    }
+}
+
+/// The credential helper Docker would ask for `registry`: its `credHelpers` entry, else
+/// `credsStore`.
+fn helper_for<'c>(config: &'c DockerConfig, registry: &str) -> Option<&'c str> {
+    config
+        .cred_helpers
+        .iter()
+        .find(|(key, _)| key_host(key).eq_ignore_ascii_case(registry))
+        .map(|(_, name)| name.as_str())
+        .or(config.creds_store.as_deref())
+        .filter(|name| !name.is_empty())
 }
 
 fn lookup(config: &DockerConfig, registry: &str) -> Option<Credentials> {
-    let found = config
+    config
         .auths
         .iter()
         .find(|(key, _)| key_host(key).eq_ignore_ascii_case(registry))
-        .and_then(|(_, entry)| decode(entry));
-    if found.is_none()
-        && (config.creds_store.is_some() || config.cred_helpers.contains_key(registry))
-    {
-        tracing::debug!(
-            "the Docker config names a credential helper for {registry}; tokenhost does not run \
-             helpers: pulling anonymously"
-        );
-    }
-    found
+        .and_then(|(_, entry)| decode(entry))
 }
 
 /// `https://registry.example.com/v1/` -> `registry.example.com`: Docker writes some
@@ -144,6 +168,20 @@ mod tests {
         assert_eq!(creds("localhost:5001"), None);
         assert_eq!(creds("broken.example"), None);
         assert_eq!(creds("other.example"), None);
+    }
+
+    #[test]
+    fn a_credential_helper_comes_before_auths_as_in_docker() {
+        let c = config(
+            r#"{"auths": {"a.example": {"auth": "YTpi"}, "b.example": {"auth": "YTpi"}},
+                "credsStore": "secretservice",
+                "credHelpers": {"b.example": "pass", "https://c.example": "ecr-login"}}"#,
+        );
+        assert_eq!(helper_for(&c, "b.example"), Some("pass"));
+        assert_eq!(helper_for(&c, "c.example"), Some("ecr-login"));
+        assert_eq!(helper_for(&c, "a.example"), Some("secretservice"));
+        let only_auths = config(r#"{"auths": {"a.example": {"auth": "YTpi"}}, "credsStore": ""}"#);
+        assert_eq!(helper_for(&only_auths, "a.example"), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::manifest::{Artifact, Layer, artifact};
 use super::registry::{Failure, Registry};
 use super::store::{BlobKind, TagRecord};
-use super::{OciError, OciReference, OciSource, Store};
+use super::{CredentialHelpers, OciError, OciReference, OciSource, Store};
 
 /// How the digest of a pulled plugin was decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +80,15 @@ impl Pulled {
 /// The plugin `source` names, from `store` if it is fresh there, else from its registry
 /// (see the module documentation). Blocks; safe to call inside or outside a Tokio
 /// runtime (the registry is spoken to from a thread of its own).
-pub fn fetch(source: &OciSource, store: &Store) -> Result<Pulled, OciError> {
-    fetch_with(source, store, false)
+///
+/// `helpers` says which Docker credential helpers may be run for a registry login (the
+/// admin policy's command rule, for the provider whose plugin this is).
+pub fn fetch(
+    source: &OciSource,
+    store: &Store,
+    helpers: CredentialHelpers<'_>,
+) -> Result<Pulled, OciError> {
+    fetch_with(source, store, helpers, false)
 }
 
 /// [`fetch`], and with `resolve_now` a tag is resolved even if its last resolution is
@@ -89,6 +96,7 @@ pub fn fetch(source: &OciSource, store: &Store) -> Result<Pulled, OciError> {
 pub fn fetch_with(
     source: &OciSource,
     store: &Store,
+    helpers: CredentialHelpers<'_>,
     resolve_now: bool,
 ) -> Result<Pulled, OciError> {
     let reference = &source.reference;
@@ -112,7 +120,7 @@ pub fn fetch_with(
                 path: store.dir().to_path_buf(),
                 reason: format!("cannot start an I/O runtime: {e}"),
             })?;
-        runtime.block_on(from_registry(source, store, now_ms))
+        runtime.block_on(from_registry(source, store, helpers, now_ms))
     };
     std::thread::scope(|scope| match scope.spawn(run).join() {
         Ok(result) => result,
@@ -159,10 +167,15 @@ fn fresh(record: &TagRecord, refresh: Duration, now_ms: u64) -> bool {
         && record.resolved_at_ms <= now_ms
 }
 
-async fn from_registry(source: &OciSource, store: &Store, now_ms: u64) -> Result<Pulled, OciError> {
+async fn from_registry(
+    source: &OciSource,
+    store: &Store,
+    helpers: CredentialHelpers<'_>,
+    now_ms: u64,
+) -> Result<Pulled, OciError> {
     let reference = &source.reference;
     let text = reference.to_string();
-    let credentials = super::credentials::for_registry(reference.registry());
+    let credentials = super::credentials::for_registry(reference.registry(), helpers).await;
     let registry = Registry::new(reference, credentials.map(|c| (c.user, c.password)))
         .map_err(|f| failure(&text, f, source.max_bytes))?;
     let cache_error = |path: PathBuf, e: std::io::Error| OciError::Cache {

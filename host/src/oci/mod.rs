@@ -15,6 +15,8 @@
 //! - `registry`: the registry protocol (the `oci-client` crate), with a deadline on every
 //!   request and a size cap on every download.
 //! - `credentials`: Docker's `config.json` (`auths`), for registries that need a login.
+//! - `helper`: Docker credential helpers (`credHelpers`, `credsStore`), run only as the
+//!   admin's command rule allows.
 //! - `manifest`: which manifests are plugins (the wasm layout, and an optional layer of
 //!   detached publisher signatures).
 //! - `fetch`: the rules that tie them together: when a tag is resolved again, when the
@@ -29,6 +31,8 @@ mod error;
 #[cfg(feature = "wasm")]
 mod fetch;
 #[cfg(feature = "wasm")]
+mod helper;
+#[cfg(feature = "wasm")]
 mod manifest;
 #[cfg(feature = "wasm")]
 mod registry;
@@ -41,6 +45,8 @@ use std::time::Duration;
 pub use error::OciError;
 #[cfg(feature = "wasm")]
 pub use fetch::{Pulled, Resolution, fetch, fetch_with};
+#[cfg(feature = "wasm")]
+pub use helper::CredentialHelpers;
 #[cfg(feature = "wasm")]
 pub use manifest::SIGNATURE_LAYER_MEDIA_TYPE;
 pub use reference::{OciReference, ReferenceError};

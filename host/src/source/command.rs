@@ -21,7 +21,7 @@
 
 mod locate;
 mod output;
-mod process;
+pub(crate) mod process;
 
 #[cfg(all(test, unix))]
 mod format_tests;

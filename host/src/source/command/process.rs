@@ -54,6 +54,19 @@ pub(crate) enum RunError {
     Io(io::Error),
 }
 
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Spawn(e) => write!(f, "cannot start it: {e}"),
+            RunError::Timeout => f.write_str("it did not finish in time and was killed"),
+            RunError::StdoutTooLarge => {
+                write!(f, "it printed more than {} KiB", MAX_STDOUT / 1024)
+            }
+            RunError::Io(e) => write!(f, "cannot read its output: {e}"),
+        }
+    }
+}
+
 /// How the program is found, exactly like Codex: absolute as is, a path with a separator
 /// against `cwd`, a bare name on `PATH` (left to the OS, which searches the parent's `PATH`).
 pub(crate) fn resolve_program(program: &str, cwd: &Path) -> PathBuf {
@@ -69,6 +82,24 @@ pub(crate) fn resolve_program(program: &str, cwd: &Path) -> PathBuf {
 /// approved file; `argv[0]` is still the program as written), else the program resolved
 /// as Codex would.
 pub(crate) async fn run(spec: &CommandSpec, exec: Option<&Path>) -> Result<Finished, RunError> {
+    run_inner(spec, exec, None).await
+}
+
+/// [`run`], with `input` written to the child's stdin (then closed) instead of
+/// `/dev/null`: what a Docker credential helper reads.
+pub(crate) async fn run_with_input(
+    spec: &CommandSpec,
+    exec: Option<&Path>,
+    input: &[u8],
+) -> Result<Finished, RunError> {
+    run_inner(spec, exec, Some(input)).await
+}
+
+async fn run_inner(
+    spec: &CommandSpec,
+    exec: Option<&Path>,
+    input: Option<&[u8]>,
+) -> Result<Finished, RunError> {
     let mut command = match exec {
         Some(path) => {
             let mut command = Command::new(path);
@@ -80,7 +111,10 @@ pub(crate) async fn run(spec: &CommandSpec, exec: Option<&Path>) -> Result<Finis
     command
         .args(&spec.args)
         .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
+        .stdin(match input {
+            Some(_) => Stdio::piped(),
+            None => Stdio::null(),
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -91,6 +125,15 @@ pub(crate) async fn run(spec: &CommandSpec, exec: Option<&Path>) -> Result<Finis
     let mut group = TreeGuard(ProcessTree::of(&child));
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
+    let stdin = child.stdin.take();
+    let feed = async move {
+        if let (Some(mut stdin), Some(input)) = (stdin, input) {
+            use tokio::io::AsyncWriteExt;
+            // A child that exits without reading its input is not an error here.
+            let _ = stdin.write_all(input).await;
+        }
+        Ok::<(), RunError>(())
+    };
 
     let mut out = Vec::new();
     let mut err = Vec::new();
@@ -98,6 +141,7 @@ pub(crate) async fn run(spec: &CommandSpec, exec: Option<&Path>) -> Result<Finis
     let outcome = {
         let reading = async {
             tokio::try_join!(
+                feed,
                 read_capped(stdout, &mut out),
                 read_prefix(stderr, &mut err, &mut err_len),
             )
