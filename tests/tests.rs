@@ -21,7 +21,6 @@ mod login;
 mod network_errors;
 mod network_plugins;
 mod oci;
-mod oci_login;
 mod oidc_provider;
 mod plugin_sdk;
 mod policy;
