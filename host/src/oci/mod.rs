@@ -22,6 +22,12 @@
 //! - `fetch`: the rules that tie them together: when a tag is resolved again, when the
 //!   last good digest is used offline, which manifests are accepted.
 
+//!
+//! Logging: the `oci-client` crate logs a registry's token answer (a bearer token for
+//! that registry) at debug level under the target `oci_client`. The `tokenhost` binary
+//! caps that target at info; an application with its own `tracing` subscriber should add
+//! `oci_client=info` to its filter.
+
 pub mod reference;
 
 #[cfg(feature = "wasm")]
