@@ -8,7 +8,7 @@
 //! - [`grant_env`]: `allowed_env`, the environment variables it may see (if set);
 //! - [`grant_paths`]: `allowed_paths`, directories it may read, read-only, at their
 //!   absolute, normalised path inside the guest; never `/` or a kernel filesystem
-//!   (see [`kernel_fs`]).
+//!   (see `kernel_fs`).
 //!
 //! These are requests: what is granted in the end is decided by
 //! [`granter::decide`](crate::granter::decide), which holds them against the admin
@@ -71,7 +71,7 @@ pub fn grant_env(names: &[String]) -> Result<Vec<String>, String> {
 
 /// Validates `allowed_paths`: each must be an existing directory that is not `/` and
 /// not on or above a kernel filesystem (procfs, sysfs, the device files: see
-/// [`kernel_fs`]). Relative entries resolve against `base` (the config file's folder).
+/// `kernel_fs`). Relative entries resolve against `base` (the config file's folder).
 ///
 /// The host opens the canonical path, so a symlink in the granted path itself is
 /// resolved once, here, and nothing later can redirect it. The guest sees the entry made

@@ -9,7 +9,7 @@
 //! judge the very bytes that are compiled, through the same code as any file (see
 //! [`factory`](crate::SourceFactory)). Nothing here decides whether a plugin may run.
 //!
-//! - [`reference`]: parsing `oci://` references, and the HTTPS-except-loopback rule (pure,
+//! - [`reference`](mod@reference): parsing `oci://` references, and the HTTPS-except-loopback rule (pure,
 //!   in every build: the config parses references without the `wasm` feature).
 //! - `store`: blobs, manifests and tag resolutions on disk, by digest, written atomically.
 //! - `registry`: the registry protocol (the `oci-client` crate), with a deadline on every
