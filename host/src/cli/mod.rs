@@ -14,7 +14,6 @@ mod login;
 mod new_plugin;
 mod obtain;
 mod precompile;
-#[cfg(unix)]
 mod proxy;
 mod pull;
 mod request;
@@ -67,7 +66,6 @@ enum Command {
     Serve(serve::ServeArgs),
     /// A local endpoint for any HTTP client: forwards to the provider's base_url with its
     /// token, and recovers from HTTP 401 by itself.
-    #[cfg(unix)]
     Proxy(proxy::ProxyArgs),
     /// Pull the plugins that come from OCI registries (every provider's, or one), resolving
     /// tags now, and check them against the policy and pins.
@@ -210,7 +208,6 @@ impl Failure {
 pub fn run() -> ExitCode {
     let cli = parse();
     let quiet = match cli.command {
-        #[cfg(unix)]
         Command::Proxy(_) => proxy::LOG_DEFAULT,
         _ => "warn",
     };
@@ -228,7 +225,6 @@ pub fn run() -> ExitCode {
         Command::Precompile(args) => precompile::run(args),
         Command::Pull(args) => pull::run(args),
         Command::Serve(args) => serve::run(args),
-        #[cfg(unix)]
         Command::Proxy(args) => proxy::run(args),
         Command::Schema => print_schema(),
         #[cfg(unix)]
