@@ -6,7 +6,6 @@
 mod output;
 
 mod check;
-#[cfg(unix)]
 mod demo;
 mod git_credential;
 mod inspect;
@@ -74,7 +73,6 @@ enum Command {
     Schema,
     /// Show the mission end to end on loopback: a token from the oauth2 plugin, 401
     /// recovery after the API revokes it, and a token from a command source.
-    #[cfg(unix)]
     Demo(demo::DemoArgs),
 }
 
@@ -227,7 +225,6 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Proxy(args) => proxy::run(args),
         Command::Schema => print_schema(),
-        #[cfg(unix)]
         Command::Demo(args) => demo::run(args),
     };
     match result {
