@@ -24,10 +24,9 @@ pub mod manager;
 pub mod oci;
 pub mod paths;
 pub mod policy;
-pub mod publisher;
-// Unix for now: its Unix-socket listener and signals (issue 16 tracks Windows).
-#[cfg(all(feature = "proxy", unix))]
+#[cfg(feature = "proxy")]
 pub mod proxy;
+pub mod publisher;
 pub mod secrets;
 pub mod source;
 pub mod sys;

@@ -11,11 +11,12 @@
 //! - The oauth2 plugin's client secret is in the temporary config
 //!   (`allow_secret_in_config = "true"`), not in an environment variable: setting one
 //!   would mutate this process's environment (unsound once threads run). The config lives
-//!   in a private temp dir (mode 0700) that is removed at the end.
-//! - The command source runs a script that fetches a client-credentials token from the
-//!   same identity provider with `curl` when `curl` is on `PATH` (like `gcloud auth
-//!   print-access-token` would); without curl, the script prints a token the identity
-//!   provider issued to it during setup, so the demo never depends on curl.
+//!   in a private temp dir (mode 0700; an owner-only ACL on Windows) that is removed at
+//!   the end.
+//! - The command source ([`command`]) fetches a client-credentials token from the same
+//!   identity provider with `curl` when `curl` is on `PATH` (Linux, macOS), else prints
+//!   a token the identity provider issued to it during setup (`cmd.exe /c type` on
+//!   Windows), so the demo never depends on curl.
 //! - Sources are built under the admin policy (`/etc/tokenhost/policy.toml`,
 //!   `$TOKENHOST_POLICY`), like every other command: a policy that refuses the demo's
 //!   plugin or command exits 2 with the policy's message.
@@ -23,11 +24,11 @@
 //! Exit codes: 0 when every step worked; 1 when a step failed (one line naming the step);
 //! 2 when the plugin is not found or the demo's providers cannot be built.
 
+mod command;
 mod servers;
 
 use std::fmt::Display;
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,7 @@ use tokenhost::client::{AuthClient, ClientError};
 use tokenhost::config::Config;
 use tokenhost::source::wasm::CompiledCache;
 
+use self::command::{DemoCommand, write_private};
 use self::servers::{Hit, Ledger, TOKEN_PATH};
 use super::{ConfigArg, Failure};
 
@@ -68,7 +70,10 @@ pub fn run(args: DemoArgs) -> Result<(), Failure> {
         .prefix("tokenhost-demo-")
         .tempdir()
         .map_err(|e| Failure::usage(format!("cannot create a temporary directory: {e}")))?;
-    super::runtime()?.block_on(steps(&plugin, &factory, dir.path()))?;
+    // Owner-only on Windows too, where a temp dir has the ACL of its parent.
+    let work = dir.path().join("demo");
+    tokenhost::paths::prepare_private_dir(&work).map_err(Failure::usage)?;
+    super::runtime()?.block_on(steps(&plugin, &factory, &work))?;
     Ok(())
 }
 
@@ -133,19 +138,10 @@ async fn steps(plugin: &Path, factory: &SourceFactory, dir: &Path) -> Result<(),
     )?;
 
     let step = "write the demo config";
-    let curl = tokenhost::source::command::locate("curl", dir).is_ok();
-    let script = dir.join("fetch-token.sh");
-    let how = match curl {
-        true => {
-            write_curl_script(dir, &script, idp, &command_secret).map_err(|e| failed(3, step, e))?
-        }
-        false => {
-            let token = ledger.issue(COMMAND_PROVIDER);
-            write_printing_script(dir, &script, &token).map_err(|e| failed(3, step, e))?
-        }
-    };
+    let command = command::write(dir, idp, &command_secret, || ledger.issue(COMMAND_PROVIDER))
+        .map_err(|e| failed(3, step, e))?;
     let config_path = dir.join("config.toml");
-    let text = config_text(plugin, &script, idp, api, &plugin_secret);
+    let text = config_text(plugin, &command, idp, api, &plugin_secret);
     write_private(&config_path, &text, 0o600).map_err(|e| failed(3, step, e))?;
     let config = Config::load(&config_path).map_err(Failure::usage)?;
     let manager = Arc::new(factory.manager(&config).map_err(Failure::usage)?);
@@ -169,7 +165,7 @@ async fn steps(plugin: &Path, factory: &SourceFactory, dir: &Path) -> Result<(),
          [\"{idp}\"]), {COMMAND_PROVIDER} = the command {}",
         config_path.display(),
         plugin.display(),
-        script.display()
+        command.shown()
     )?;
 
     let step = "get a token from the oauth2 plugin";
@@ -249,8 +245,9 @@ async fn steps(plugin: &Path, factory: &SourceFactory, dir: &Path) -> Result<(),
         .fingerprint
         .ok_or_else(|| failed(8, step, "no token cached"))?;
     outln!(
-        "8. {COMMAND_PROVIDER}: token {token} from the built-in command source ({how}); \
-         GET /v1/models -> 200 ({models})"
+        "8. {COMMAND_PROVIDER}: token {token} from the built-in command source ({}); \
+         GET /v1/models -> 200 ({models})",
+        command.how
     )?;
 
     let (issued, _) = ledger.issued(PLUGIN_PROVIDER);
@@ -309,14 +306,21 @@ fn random_secret() -> String {
 /// The demo config: one plugin provider and one command provider, both calling the API.
 fn config_text(
     plugin: &Path,
-    script: &Path,
+    command: &DemoCommand,
     idp: SocketAddr,
     api: SocketAddr,
     secret: &str,
 ) -> String {
     let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
     let plugin = quote(&plugin.display().to_string());
-    let script = quote(&script.display().to_string());
+    let program = quote(&command.program);
+    let args = toml::Value::Array(
+        command
+            .args
+            .iter()
+            .map(|arg| toml::Value::String(arg.clone()))
+            .collect(),
+    );
     let token_url = quote(&format!("http://{idp}{TOKEN_PATH}"));
     let base_url = quote(&format!("http://{api}/v1"));
     let host = quote(&idp.to_string());
@@ -344,73 +348,8 @@ name = "Demo (command)"
 base_url = {base_url}
 
 [model_providers.{COMMAND_PROVIDER}.auth]
-command = {script}
+command = {program}
+args = {args}
 "#
     )
-}
-
-/// The command source's script when curl is available: the client-credentials grant
-/// against the identity provider, printing the access token alone. The client secret is
-/// in a curl config file (not on curl's command line, where `ps` would show it).
-fn write_curl_script(
-    dir: &Path,
-    script: &Path,
-    idp: SocketAddr,
-    secret: &str,
-) -> std::io::Result<&'static str> {
-    let curlrc = dir.join("client.curlrc");
-    write_private(
-        &curlrc,
-        &format!("user = \"{COMMAND_PROVIDER}:{secret}\"\n"),
-        0o600,
-    )?;
-    let text = format!(
-        r#"#!/bin/sh
-# A token command, like `gcloud auth print-access-token`: asks the demo identity
-# provider for a client-credentials token and prints the access token alone.
-set -eu
-response=$(curl --silent --show-error --fail --noproxy '*' --max-time 4 \
-    --config {curlrc} \
-    --data 'grant_type=client_credentials&scope=models.read' \
-    {url})
-printf '%s\n' "$response" | sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p'
-"#,
-        curlrc = sh_quote(&curlrc.display().to_string()),
-        url = sh_quote(&format!("http://{idp}{TOKEN_PATH}")),
-    );
-    write_private(script, &text, 0o700)?;
-    Ok("a script that gets it from the identity provider with curl")
-}
-
-/// The command source's script without curl: it prints a token the identity provider
-/// issued to `demo-command` during setup (kept in a file only the user can read).
-fn write_printing_script(dir: &Path, script: &Path, token: &str) -> std::io::Result<&'static str> {
-    let file = dir.join("issued-token");
-    write_private(&file, &format!("{token}\n"), 0o600)?;
-    let text = format!(
-        "#!/bin/sh\n# A token command that prints the token the demo identity provider \
-         issued to it\n# during setup (curl was not found to fetch one).\nexec cat {}\n",
-        sh_quote(&file.display().to_string())
-    );
-    write_private(script, &text, 0o700)?;
-    Ok("curl not found: a script that prints a token the identity provider issued to it at setup")
-}
-
-/// Writes `text` to a new file with mode `mode`.
-fn write_private(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)?;
-    file.write_all(text.as_bytes())?;
-    // The umask may have removed bits (the script must stay executable).
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-}
-
-/// `text` as one single-quoted sh word.
-fn sh_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
 }

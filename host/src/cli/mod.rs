@@ -6,7 +6,6 @@
 mod output;
 
 mod check;
-#[cfg(unix)]
 mod demo;
 mod git_credential;
 mod inspect;
@@ -14,7 +13,6 @@ mod login;
 mod new_plugin;
 mod obtain;
 mod precompile;
-#[cfg(unix)]
 mod proxy;
 mod pull;
 mod request;
@@ -67,7 +65,6 @@ enum Command {
     Serve(serve::ServeArgs),
     /// A local endpoint for any HTTP client: forwards to the provider's base_url with its
     /// token, and recovers from HTTP 401 by itself.
-    #[cfg(unix)]
     Proxy(proxy::ProxyArgs),
     /// Pull the plugins that come from OCI registries (every provider's, or one), resolving
     /// tags now, and check them against the policy and pins.
@@ -76,7 +73,6 @@ enum Command {
     Schema,
     /// Show the mission end to end on loopback: a token from the oauth2 plugin, 401
     /// recovery after the API revokes it, and a token from a command source.
-    #[cfg(unix)]
     Demo(demo::DemoArgs),
 }
 
@@ -210,7 +206,6 @@ impl Failure {
 pub fn run() -> ExitCode {
     let cli = parse();
     let quiet = match cli.command {
-        #[cfg(unix)]
         Command::Proxy(_) => proxy::LOG_DEFAULT,
         _ => "warn",
     };
@@ -228,10 +223,8 @@ pub fn run() -> ExitCode {
         Command::Precompile(args) => precompile::run(args),
         Command::Pull(args) => pull::run(args),
         Command::Serve(args) => serve::run(args),
-        #[cfg(unix)]
         Command::Proxy(args) => proxy::run(args),
         Command::Schema => print_schema(),
-        #[cfg(unix)]
         Command::Demo(args) => demo::run(args),
     };
     match result {

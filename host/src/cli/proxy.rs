@@ -24,12 +24,12 @@ pub struct ProxyArgs {
     provider: String,
     #[command(flatten)]
     config: ConfigArg,
-    /// Where to listen: IP:PORT (loopback; port 0 picks a free port) or unix:PATH (only
-    /// this user may connect, no key needed).
+    /// Where to listen: IP:PORT (loopback; port 0 picks a free port) or, on Linux and
+    /// macOS, unix:PATH (only this user may connect, no key needed).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     listen: String,
-    /// Where to write the local key (mode 0600). Default: the private runtime directory,
-    /// proxy-<provider>-<port>.key.
+    /// Where to write the local key (readable by this user alone). Default: the private
+    /// runtime directory, proxy-<provider>-<port>.key.
     #[arg(long, value_name = "PATH")]
     key_file: Option<PathBuf>,
     /// Also print OPENAI_BASE_URL=... and OPENAI_API_KEY=<the local key> on stdout.
@@ -46,10 +46,11 @@ pub struct ProxyArgs {
     upstream_timeout: f64,
 }
 
-/// Runs `tokenhost proxy` until SIGTERM or SIGINT. Setup failures exit 2.
+/// Runs `tokenhost proxy` until SIGTERM or SIGINT (Windows: Ctrl+C, Ctrl+Break, the
+/// console closing, logoff or shutdown). Setup failures exit 2.
 pub fn run(args: ProxyArgs) -> Result<(), Failure> {
     let listen: Listen = args.listen.parse().map_err(Failure::usage)?;
-    if args.print_env && matches!(listen, Listen::Unix(_)) {
+    if args.print_env && !listen.is_tcp() {
         return Err(Failure::usage(
             "--print-env needs a TCP --listen: SDKs take an http:// base URL",
         ));

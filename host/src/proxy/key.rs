@@ -2,7 +2,8 @@
 //!
 //! Loopback TCP is reachable by every user of the machine, so the proxy would otherwise
 //! hand this user's tokens to anyone who connects. The key is 256 random bits from the
-//! operating system, shown only in a 0600 file (and on stdout with `--print-env`), and
+//! operating system, shown only in a file private to this user (mode 0600; on Windows an
+//! owner-only ACL) and on stdout with `--print-env`, and
 //! compared in constant time so that timing tells an attacker nothing about it. It never
 //! appears in `Debug`, in an error or in a log line.
 
@@ -59,8 +60,10 @@ impl LocalKey {
         &self.value
     }
 
-    /// Writes the key to `path` (mode 0600, replacing a previous file atomically, so a
-    /// reader never sees half a key or a file that others could read).
+    /// Writes the key to `path`, replacing a previous file atomically, so a reader never
+    /// sees half a key or a file that others could read: the new file is private to this
+    /// user from its creation (mode 0600; on Windows a protected DACL for this user
+    /// alone, whatever the directory would pass on).
     pub fn write_to(&self, path: &Path) -> Result<(), KeyError> {
         let write = |source| KeyError::Write {
             path: path.to_path_buf(),
@@ -70,8 +73,9 @@ impl LocalKey {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        // tempfile creates its files with mode 0600.
-        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write)?;
+        let mut file = tempfile::Builder::new()
+            .make_in(dir, crate::sys::create_private_file)
+            .map_err(write)?;
         file.write_all(self.value.as_bytes()).map_err(write)?;
         file.write_all(b"\n").map_err(write)?;
         file.as_file().sync_all().map_err(write)?;
@@ -108,7 +112,6 @@ impl LocalKey {
 mod tests {
     use super::*;
     use http::HeaderValue;
-    use std::os::unix::fs::PermissionsExt;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -153,14 +156,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k");
         std::fs::write(&path, "old").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
         let key = LocalKey::generate().unwrap();
         key.write_to(&path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.trim(), key.expose());
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        assert_private(&path);
         let err = key.write_to(&dir.path().join("no/such/dir/k")).unwrap_err();
         assert!(!err.to_string().contains(key.expose()));
+    }
+
+    #[cfg(unix)]
+    fn assert_private(path: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    /// This user alone, not what the directory passes on (Wine keeps no ACL on a Unix
+    /// file system, so there only the creation path is run).
+    #[cfg(windows)]
+    fn assert_private(path: &Path) {
+        if crate::sys::under_wine() {
+            return;
+        }
+        let sid = crate::sys::current_user().unwrap().text().unwrap();
+        let dacl = crate::sys::dacl_of(path).unwrap();
+        assert_eq!(dacl, format!("D:P(A;;FA;;;{sid})"));
     }
 }

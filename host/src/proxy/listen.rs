@@ -1,24 +1,29 @@
 //! [`Listen`]: where the proxy accepts connections, and who may connect.
 //!
-//! Loopback TCP (the default, `127.0.0.1:0` = a free port) or a Unix socket. A Unix
-//! socket is mode 0600 and admits only a peer of this user (`SO_PEERCRED`, the broker's
-//! [`peer_allowed`](crate::broker::peer_allowed) rule), so it needs no key. Any other
-//! TCP address reaches the network: the caller must allow that explicitly, and the key
-//! is still required.
+//! Loopback TCP (the default, `127.0.0.1:0` = a free port), the same on every OS, where
+//! clients must show the local key. On Linux and macOS also a Unix socket ([`unix`]),
+//! which admits only this user and so needs no key; Windows has no such listener, and
+//! `unix:PATH` is refused there with [`ListenError::NoUnixSocket`]. Any other TCP address
+//! reaches the network: the caller must allow that explicitly, and the key is still
+//! required.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+#[cfg(unix)]
+use std::path::PathBuf;
 use std::str::FromStr;
 
-use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::net::{TcpListener, TcpStream};
 
-/// A listen address: `HOST:PORT` or `unix:PATH`.
+#[cfg(unix)]
+mod unix;
+
+/// A listen address: `HOST:PORT`, or `unix:PATH` on Linux and macOS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listen {
     /// A TCP address (port 0 picks a free port).
     Tcp(SocketAddr),
-    /// A Unix socket at this path.
+    /// A Unix socket at this path (Linux and macOS).
+    #[cfg(unix)]
     Unix(PathBuf),
 }
 
@@ -29,6 +34,13 @@ pub enum ListenError {
     /// The address is neither `HOST:PORT` (an IP or `localhost`) nor `unix:PATH`.
     #[error("--listen {0:?} is not IP:PORT, localhost:PORT or unix:PATH")]
     Syntax(String),
+    /// `unix:PATH` where the proxy has no Unix-socket listener (Windows).
+    #[cfg(not(unix))]
+    #[error(
+        "--listen {0:?}: the proxy listens on a Unix socket only on Linux and macOS; use a \
+         loopback address such as 127.0.0.1:0 (clients then send the local key)"
+    )]
+    NoUnixSocket(String),
     /// A TCP address other than loopback without the explicit permission.
     #[error(
         "--listen {0} is reachable from the network; pass --allow-non-loopback if that is \
@@ -36,6 +48,7 @@ pub enum ListenError {
     )]
     NotLoopback(SocketAddr),
     /// Another live process listens on the Unix socket.
+    #[cfg(unix)]
     #[error("something is already listening on {}", .0.display())]
     InUse(PathBuf),
     /// Binding or preparing the socket failed.
@@ -53,10 +66,13 @@ impl FromStr for Listen {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         if let Some(path) = text.strip_prefix("unix:") {
-            return match path.is_empty() {
-                true => Err(ListenError::Syntax(text.into())),
-                false => Ok(Listen::Unix(path.into())),
-            };
+            if path.is_empty() {
+                return Err(ListenError::Syntax(text.into()));
+            }
+            #[cfg(unix)]
+            return Ok(Listen::Unix(path.into()));
+            #[cfg(not(unix))]
+            return Err(ListenError::NoUnixSocket(text.into()));
         }
         if let Some(port) = text.strip_prefix("localhost:") {
             let port = port.parse().map_err(|_| ListenError::Syntax(text.into()))?;
@@ -78,21 +94,30 @@ impl Default for Listen {
     }
 }
 
+impl Listen {
+    /// Whether this is a TCP address (clients then need the local key and get an
+    /// `http://` base URL).
+    pub fn is_tcp(&self) -> bool {
+        matches!(self, Listen::Tcp(_))
+    }
+}
+
 /// A bound listener.
 pub(crate) enum Listener {
     Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
+    #[cfg(unix)]
+    Unix(unix::SocketListener),
 }
 
 /// One accepted connection.
 pub(crate) enum Accepted {
     Tcp(TcpStream),
-    Unix(UnixStream),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
 }
 
 impl Listener {
-    /// Binds `listen`; a non-loopback TCP address only with `allow_non_loopback`. A stale
-    /// Unix socket file (nobody listening) is replaced; a live one is refused.
+    /// Binds `listen`; a non-loopback TCP address only with `allow_non_loopback`.
     pub(crate) async fn bind(
         listen: &Listen,
         allow_non_loopback: bool,
@@ -111,7 +136,8 @@ impl Listener {
                         })?;
                 Ok(Listener::Tcp(listener))
             }
-            Listen::Unix(path) => bind_unix(path).await,
+            #[cfg(unix)]
+            Listen::Unix(path) => Ok(Listener::Unix(unix::SocketListener::bind(path).await?)),
         }
     }
 
@@ -119,6 +145,7 @@ impl Listener {
     pub(crate) fn tcp_addr(&self) -> Option<SocketAddr> {
         match self {
             Listener::Tcp(listener) => listener.local_addr().ok(),
+            #[cfg(unix)]
             Listener::Unix(..) => None,
         }
     }
@@ -133,53 +160,18 @@ impl Listener {
                 let _ = stream.set_nodelay(true);
                 Ok(Accepted::Tcp(stream))
             }
-            Listener::Unix(listener, _) => loop {
-                let (stream, _) = listener.accept().await?;
-                let ours = crate::broker::our_uid();
-                match stream.peer_cred() {
-                    Ok(cred) if crate::broker::peer_allowed(ours, cred.uid()) => {
-                        return Ok(Accepted::Unix(stream));
-                    }
-                    Ok(cred) => tracing::warn!(
-                        peer_uid = cred.uid(),
-                        "refused a connection from another user"
-                    ),
-                    Err(e) => tracing::warn!("refused a connection: no peer credentials ({e})"),
-                }
-            },
+            #[cfg(unix)]
+            Listener::Unix(listener) => listener.accept().await.map(Accepted::Unix),
         }
     }
 
     /// Removes the Unix socket file, if any.
     pub(crate) fn cleanup(&self) {
-        if let Listener::Unix(_, path) = self
-            && let Err(e) = std::fs::remove_file(path)
-        {
-            tracing::warn!("cannot remove {}: {e}", path.display());
+        #[cfg(unix)]
+        if let Listener::Unix(listener) = self {
+            listener.cleanup();
         }
     }
-}
-
-async fn bind_unix(path: &Path) -> Result<Listener, ListenError> {
-    let bind = |source| ListenError::Bind {
-        what: format!("unix:{}", path.display()),
-        source,
-    };
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_socket() {
-            return Err(bind(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "the path exists and is not a socket",
-            )));
-        }
-        match UnixStream::connect(path).await {
-            Ok(_) => return Err(ListenError::InUse(path.to_path_buf())),
-            Err(_) => std::fs::remove_file(path).map_err(bind)?,
-        }
-    }
-    let listener = UnixListener::bind(path).map_err(bind)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind)?;
-    Ok(Listener::Unix(listener, path.to_path_buf()))
 }
 
 #[cfg(test)]
@@ -188,13 +180,17 @@ mod tests {
 
     #[test]
     fn listen_addresses_parse() {
-        let tcp = |s: &str| Listen::Tcp(s.parse().unwrap());
+        let tcp = |s: &str| Some(Listen::Tcp(s.parse().unwrap()));
+        #[cfg(unix)]
+        let socket = Some(Listen::Unix("/tmp/p.sock".into()));
+        #[cfg(not(unix))]
+        let socket = None;
         let cases = [
-            ("127.0.0.1:0", Some(tcp("127.0.0.1:0"))),
-            ("localhost:8080", Some(tcp("127.0.0.1:8080"))),
-            ("[::1]:9", Some(tcp("[::1]:9"))),
-            ("0.0.0.0:80", Some(tcp("0.0.0.0:80"))),
-            ("unix:/tmp/p.sock", Some(Listen::Unix("/tmp/p.sock".into()))),
+            ("127.0.0.1:0", tcp("127.0.0.1:0")),
+            ("localhost:8080", tcp("127.0.0.1:8080")),
+            ("[::1]:9", tcp("[::1]:9")),
+            ("0.0.0.0:80", tcp("0.0.0.0:80")),
+            ("unix:/tmp/p.sock", socket),
             ("unix:", None),
             ("8080", None),
             ("example.com:80", None),
@@ -203,6 +199,15 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(text.parse::<Listen>().ok(), expected, "{text}");
         }
+    }
+
+    /// Windows: `unix:PATH` is its own error, which names the address to use instead.
+    #[cfg(not(unix))]
+    #[test]
+    fn a_unix_socket_is_refused_with_the_tcp_alternative() {
+        let err = "unix:C:/p.sock".parse::<Listen>().unwrap_err();
+        assert!(matches!(err, ListenError::NoUnixSocket(_)), "{err:?}");
+        assert!(err.to_string().contains("127.0.0.1:0"), "{err}");
     }
 
     #[tokio::test]

@@ -9,9 +9,10 @@
 //!
 //! What it promises:
 //! - **Local access control** ([`key`], [`listen`]): a TCP listener demands a local key
-//!   (256 random bits, in a 0600 file) in `Authorization: Bearer`, `x-api-key` or
-//!   `api-key`, compared in constant time; anything else gets 401 from the proxy and
-//!   never reaches upstream. A Unix-socket listener admits only this user (the broker's
+//!   (256 random bits, in a file only this user can read: mode 0600, or an owner-only
+//!   ACL on Windows) in `Authorization: Bearer`, `x-api-key` or `api-key`, compared in
+//!   constant time; anything else gets 401 from the proxy and never reaches upstream. On
+//!   Linux and macOS a Unix-socket listener admits only this user (the broker's
 //!   `SO_PEERCRED` rule) instead. A non-loopback address must be asked for explicitly.
 //! - **The upstream request** ([`headers`], [`upstream`]): the request path is appended
 //!   to the provider's `base_url` exactly as [`AuthClient`](crate::AuthClient) does, the
@@ -42,6 +43,9 @@ mod log;
 mod server;
 mod upstream;
 
+#[cfg(test)]
+mod tests;
+
 pub use key::{KeyError, LocalKey};
 pub use listen::{Listen, ListenError};
 pub use server::{BoundProxy, ProxyOptions};
@@ -69,7 +73,8 @@ pub enum ProxyError {
     /// The runtime directory for the key file is not private.
     #[error(transparent)]
     PrivateDir(#[from] crate::paths::PrivateDirError),
-    /// A signal handler could not be installed.
+    /// The handlers that stop the proxy (signals; console events on Windows) could not
+    /// be installed.
     #[error("cannot install a signal handler: {0}")]
     Signal(std::io::Error),
 }

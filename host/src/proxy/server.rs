@@ -1,5 +1,7 @@
 //! [`BoundProxy`]: binds the listener, writes the local key, serves connections until
-//! SIGTERM or SIGINT, then lets requests in flight finish for a moment.
+//! told to stop (SIGTERM or SIGINT; on Windows Ctrl+C, Ctrl+Break, the console closing,
+//! logoff or shutdown: see [`StopSignals`]), then lets requests in flight finish for a
+//! moment.
 //!
 //! Each connection is served by hyper (HTTP/1.1 with keep-alive, or HTTP/2 when the
 //! client opens with the HTTP/2 preface); a request's
@@ -15,7 +17,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::body::DEFAULT_REPLAY_CAP;
 use super::forward::{Shared, handle};
@@ -25,6 +26,7 @@ use super::listen::{Accepted, Listen, Listener};
 use super::{ProxyError, default_key_path};
 use crate::config::ApiSpec;
 use crate::manager::AuthManager;
+use crate::sys::StopSignals;
 
 /// How long shutdown waits for requests in flight (a stream may never end by itself).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -61,9 +63,9 @@ impl Default for ProxyOptions {
 /// [`serve`](Self::serve).
 pub struct BoundProxy {
     listener: Listener,
-    /// Installed at bind time, so that a SIGTERM right after the startup line is a
-    /// graceful stop and not the default action.
-    signals: (Signal, Signal),
+    /// Installed at bind time, so that a SIGTERM (or Ctrl+C) right after the startup
+    /// line is a graceful stop and not the default action.
+    signals: StopSignals,
     shared: Arc<Shared>,
     url: String,
     key_file: Option<PathBuf>,
@@ -81,8 +83,8 @@ impl std::fmt::Debug for BoundProxy {
 
 impl BoundProxy {
     /// Binds `listen` for `provider` (a provider `manager` knows) whose API is `api`; on
-    /// TCP, generates the local key and writes it (mode 0600) to the key file. Call
-    /// inside a Tokio runtime.
+    /// TCP, generates the local key and writes it to the key file, private to this user
+    /// (see [`LocalKey::write_to`]). Call inside a Tokio runtime.
     pub async fn bind(
         manager: Arc<AuthManager>,
         provider: &str,
@@ -99,10 +101,7 @@ impl BoundProxy {
             .map_err(|e| unusable(e.to_string()))?;
         let upstream = Upstream::new(api).map_err(unusable)?;
         let http = super::upstream::client().map_err(unusable)?;
-        let signals = (
-            signal(SignalKind::terminate()).map_err(ProxyError::Signal)?,
-            signal(SignalKind::interrupt()).map_err(ProxyError::Signal)?,
-        );
+        let signals = StopSignals::install().map_err(ProxyError::Signal)?;
         let listener = Listener::bind(listen, options.allow_non_loopback).await?;
         let (url, key, key_file) = match (&listener.tcp_addr(), listen) {
             (Some(addr), _) => {
@@ -117,6 +116,7 @@ impl BoundProxy {
                 key.write_to(&path)?;
                 (format!("http://{addr}"), Some(key), Some(path))
             }
+            #[cfg(unix)]
             (None, Listen::Unix(path)) => (format!("unix:{}", path.display()), None, None),
             (None, Listen::Tcp(addr)) => (format!("http://{addr}"), None, None),
         };
@@ -138,7 +138,7 @@ impl BoundProxy {
         })
     }
 
-    /// Where clients connect: `http://127.0.0.1:PORT`, or `unix:PATH`.
+    /// Where clients connect: `http://127.0.0.1:PORT`, or `unix:PATH` (Linux, macOS).
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -153,23 +153,24 @@ impl BoundProxy {
         self.key_file.as_deref()
     }
 
-    /// Serves until SIGTERM or SIGINT; then stops accepting, gives requests in flight a
-    /// moment, and removes the key file and the socket.
+    /// Serves until told to stop (SIGTERM or SIGINT; on Windows Ctrl+C, Ctrl+Break, the
+    /// console closing, logoff or shutdown); then stops accepting, gives
+    /// requests in flight a moment, and removes the key file and the socket.
     pub async fn serve(self) -> Result<(), ProxyError> {
         let BoundProxy {
             listener,
-            signals: (mut term, mut int),
+            mut signals,
             shared,
             key_file,
             ..
         } = self;
-        let stop = async move {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        };
-        run(listener, shared, key_file, stop).await;
+        run(
+            listener,
+            shared,
+            key_file,
+            async move { signals.recv().await },
+        )
+        .await;
         Ok(())
     }
 
@@ -191,6 +192,7 @@ async fn run(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(Accepted::Tcp(stream)) => connection(stream, &shared, &graceful),
+                #[cfg(unix)]
                 Ok(Accepted::Unix(stream)) => connection(stream, &shared, &graceful),
                 Err(e) => {
                     // Out of descriptors, mostly: pause rather than spin.

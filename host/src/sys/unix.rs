@@ -106,6 +106,17 @@ pub(crate) fn private_file_problem(meta: &fs::Metadata) -> Option<String> {
     (mode & 0o077 != 0).then(|| format!("is readable by others (mode {mode:o}); chmod 600 it"))
 }
 
+/// Creates a new file at `path` (never an existing one, so never through a symlink)
+/// that only this user may read or write: mode 0600 from its creation on.
+pub(crate) fn create_private_file(path: &Path) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
 /// Makes `options` refuse to open a symlink (`O_NOFOLLOW`) and create files private to
 /// this user (mode 0600).
 pub(crate) fn private_no_follow(options: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
@@ -170,6 +181,33 @@ pub(crate) fn describe_signal(status: ExitStatus) -> Option<String> {
 /// while the file that runs is the approved one).
 pub(crate) fn set_arg0(command: &mut tokio::process::Command, name: &str) {
     command.arg0(name);
+}
+
+/// What tells a long-running command (the broker, the proxy) to stop: SIGTERM or SIGINT.
+/// Installed up front, so that a signal that comes early is a graceful stop and not the
+/// default action.
+pub(crate) struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Installs the handlers. Call inside a Tokio runtime.
+    pub(crate) fn install() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves when the process is told to stop.
+    pub(crate) async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 /// A command's whole process tree, so that a timeout kills grandchildren too: the child

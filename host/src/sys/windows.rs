@@ -22,7 +22,7 @@ mod acl;
 mod pipe;
 
 #[cfg(test)]
-pub(crate) use acl::under_wine;
+pub(crate) use acl::{dacl_of, under_wine};
 #[cfg(test)]
 pub(crate) use pipe::object_dacl;
 pub(crate) use pipe::{PipeSecurity, PipeUser, current_user, pipe_client_user, pipe_server_user};
@@ -159,6 +159,13 @@ pub(crate) fn private_file_problem(meta: &fs::Metadata) -> Option<String> {
         .then(|| "is a junction or symbolic link".to_string())
 }
 
+/// Creates a new file at `path` (never an existing one) that only this user may read or
+/// write: a protected owner-only DACL given at creation (see [`acl`]), so that no other
+/// user can open it even for a moment, wherever it is.
+pub(crate) fn create_private_file(path: &Path) -> std::io::Result<fs::File> {
+    acl::create_owner_only_file(path)
+}
+
 /// Makes `options` open a reparse point itself rather than what it points to.
 pub(crate) fn private_no_follow(options: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
     options.custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
@@ -184,6 +191,39 @@ pub(crate) fn describe_signal(_status: ExitStatus) -> Option<String> {
 
 /// `argv[0]` cannot differ from the program on Windows: nothing to do.
 pub(crate) fn set_arg0(_command: &mut tokio::process::Command, _name: &str) {}
+
+/// What tells a long-running command (the broker, the proxy) to stop: Ctrl+C,
+/// Ctrl+Break, its console closing, logoff or shutdown. Installed up front, so that an
+/// early event is a graceful stop.
+pub(crate) struct StopSignals {
+    c: tokio::signal::windows::CtrlC,
+    brk: tokio::signal::windows::CtrlBreak,
+    close: tokio::signal::windows::CtrlClose,
+    shutdown: tokio::signal::windows::CtrlShutdown,
+}
+
+impl StopSignals {
+    /// Installs the console handlers. Call inside a Tokio runtime.
+    pub(crate) fn install() -> std::io::Result<StopSignals> {
+        use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close, ctrl_shutdown};
+        Ok(StopSignals {
+            c: ctrl_c()?,
+            brk: ctrl_break()?,
+            close: ctrl_close()?,
+            shutdown: ctrl_shutdown()?,
+        })
+    }
+
+    /// Resolves when the process is told to stop.
+    pub(crate) async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.c.recv() => {}
+            _ = self.brk.recv() => {}
+            _ = self.close.recv() => {}
+            _ = self.shutdown.recv() => {}
+        }
+    }
+}
 
 /// A command's whole process tree: a Job Object that kills every process in it when
 /// told to or when it is closed, so that a timeout kills grandchildren too. A child that

@@ -11,6 +11,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::super::{BrokerError, CONNECT_TIMEOUT, check_private_dir, our_uid, peer_allowed};
+use crate::sys::StopSignals;
 
 /// A connection accepted by a broker.
 pub(in crate::broker) type Accepted = UnixStream;
@@ -144,22 +145,6 @@ pub(in crate::broker) async fn connect(socket: &Path) -> Result<Connected, Broke
     Ok(stream)
 }
 
-/// SIGTERM or SIGINT: stop.
-pub(in crate::broker) struct Stop {
-    term: Signal,
-    int: Signal,
-}
-
-impl Stop {
-    /// Resolves when the broker is told to stop.
-    pub(in crate::broker) async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
-        }
-    }
-}
-
 /// SIGHUP: reload the config.
 pub(in crate::broker) struct Reload(Signal);
 
@@ -171,16 +156,10 @@ impl Reload {
 }
 
 /// Installs the handlers that stop (SIGTERM, SIGINT) and reload (SIGHUP) a broker.
-pub(in crate::broker) fn control() -> Result<(Stop, Reload), BrokerError> {
-    let install = |kind| {
-        signal(kind)
-            .map_err(|e| BrokerError::Transport(format!("cannot install a signal handler: {e}")))
-    };
+pub(in crate::broker) fn control() -> Result<(StopSignals, Reload), BrokerError> {
+    let failed = |e| BrokerError::Transport(format!("cannot install a signal handler: {e}"));
     Ok((
-        Stop {
-            term: install(SignalKind::terminate())?,
-            int: install(SignalKind::interrupt())?,
-        },
-        Reload(install(SignalKind::hangup())?),
+        StopSignals::install().map_err(failed)?,
+        Reload(signal(SignalKind::hangup()).map_err(failed)?),
     ))
 }

@@ -27,7 +27,9 @@ use windows_sys::Win32::Foundation::{ERROR_ACCESS_DENIED, ERROR_PIPE_BUSY};
 use windows_sys::Win32::Storage::FileSystem::SECURITY_IDENTIFICATION;
 
 use super::super::{BrokerError, CONNECT_TIMEOUT};
-use crate::sys::{PipeSecurity, PipeUser, current_user, pipe_client_user, pipe_server_user};
+use crate::sys::{
+    PipeSecurity, PipeUser, StopSignals, current_user, pipe_client_user, pipe_server_user,
+};
 
 /// A connection accepted by a broker.
 pub(in crate::broker) type Accepted = NamedPipeServer;
@@ -209,26 +211,6 @@ pub(in crate::broker) async fn connect_as(
     Ok(pipe)
 }
 
-/// Ctrl+C, Ctrl+Break, the console closing, logoff or shutdown: stop.
-pub(in crate::broker) struct Stop {
-    c: tokio::signal::windows::CtrlC,
-    brk: tokio::signal::windows::CtrlBreak,
-    close: tokio::signal::windows::CtrlClose,
-    shutdown: tokio::signal::windows::CtrlShutdown,
-}
-
-impl Stop {
-    /// Resolves when the broker is told to stop.
-    pub(in crate::broker) async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.c.recv() => {}
-            _ = self.brk.recv() => {}
-            _ = self.close.recv() => {}
-            _ = self.shutdown.recv() => {}
-        }
-    }
-}
-
 /// Windows has no SIGHUP: a broker reloads by being restarted.
 pub(in crate::broker) struct Reload;
 
@@ -239,19 +221,10 @@ impl Reload {
     }
 }
 
-/// Installs the handlers that stop a broker (see [`Stop`]; no reload, see [`Reload`]).
-pub(in crate::broker) fn control() -> Result<(Stop, Reload), BrokerError> {
-    use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close, ctrl_shutdown};
-    let failed = |e: std::io::Error| {
-        BrokerError::Transport(format!("cannot install a console handler: {e}"))
-    };
-    Ok((
-        Stop {
-            c: ctrl_c().map_err(failed)?,
-            brk: ctrl_break().map_err(failed)?,
-            close: ctrl_close().map_err(failed)?,
-            shutdown: ctrl_shutdown().map_err(failed)?,
-        },
-        Reload,
-    ))
+/// Installs the handlers that stop a broker (Ctrl+C, Ctrl+Break, the console closing,
+/// logoff or shutdown: see [`StopSignals`]; no reload, see [`Reload`]).
+pub(in crate::broker) fn control() -> Result<(StopSignals, Reload), BrokerError> {
+    let stop = StopSignals::install()
+        .map_err(|e| BrokerError::Transport(format!("cannot install a console handler: {e}")))?;
+    Ok((stop, Reload))
 }

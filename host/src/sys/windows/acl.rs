@@ -158,8 +158,19 @@ impl Descriptor {
     /// Full access for the current user alone, nothing inherited from the parent, and
     /// inherited by the files and directories created inside.
     pub(crate) fn owner_only() -> io::Result<Descriptor> {
+        Self::owner_only_with("OICI")
+    }
+
+    /// Full access for the current user alone on a file, nothing inherited from the
+    /// parent directory.
+    pub(crate) fn owner_only_file() -> io::Result<Descriptor> {
+        Self::owner_only_with("")
+    }
+
+    /// `D:P(A;<inheritance>;FA;;;<this user>)`.
+    fn owner_only_with(inheritance: &str) -> io::Result<Descriptor> {
         let sid = UserSid::current()?.text()?;
-        let sddl = wide(OsStr::new(&format!("D:P(A;OICI;FA;;;{sid})")));
+        let sddl = wide(OsStr::new(&format!("D:P(A;{inheritance};FA;;;{sid})")));
         let mut descriptor: PSECURITY_DESCRIPTOR = null_mut();
         // SAFETY: `sddl` is NUL-terminated; `descriptor` receives a LocalAlloc'd SD.
         let ok = unsafe {
@@ -198,6 +209,44 @@ pub(crate) fn create_owner_only_dir(dir: &Path) -> io::Result<()> {
         0 => Err(io::Error::last_os_error()),
         _ => Ok(()),
     }
+}
+
+/// Creates the file `path` (`CREATE_NEW`: an existing file or link is an error) with the
+/// [owner-only](Descriptor::owner_only_file) descriptor, open to read and write. Others
+/// may share the handle's access as std's files do (read, write, and delete, so that it
+/// can be renamed into place while open), but the DACL admits no one else.
+pub(crate) fn create_owner_only_file(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::windows::io::FromRawHandle;
+    use windows_sys::Win32::Foundation::{GENERIC_READ, GENERIC_WRITE, INVALID_HANDLE_VALUE};
+    use windows_sys::Win32::Storage::FileSystem::{
+        CREATE_NEW, CreateFileW, FILE_ATTRIBUTE_NORMAL, FILE_SHARE_DELETE, FILE_SHARE_READ,
+        FILE_SHARE_WRITE,
+    };
+    let descriptor = Descriptor::owner_only_file()?;
+    let attributes = SECURITY_ATTRIBUTES {
+        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: descriptor.0,
+        bInheritHandle: 0,
+    };
+    let wide_path = wide(path.as_os_str());
+    // SAFETY: `wide_path` is NUL-terminated; `attributes` and its descriptor outlive the
+    // call; no template file.
+    let handle = unsafe {
+        CreateFileW(
+            wide_path.as_ptr(),
+            GENERIC_READ | GENERIC_WRITE,
+            FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+            &attributes,
+            CREATE_NEW,
+            FILE_ATTRIBUTE_NORMAL,
+            null_mut(),
+        )
+    };
+    if handle == INVALID_HANDLE_VALUE {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a file handle just opened, owned by nothing else.
+    Ok(unsafe { std::fs::File::from_raw_handle(handle) })
 }
 
 /// Whether the current user owns `path`.
@@ -255,7 +304,7 @@ pub(crate) fn dacl_text(descriptor: PSECURITY_DESCRIPTOR) -> io::Result<String> 
 
 /// The DACL that the file system keeps for `path`, in SDDL.
 #[cfg(test)]
-fn dacl_of(path: &Path) -> io::Result<String> {
+pub(crate) fn dacl_of(path: &Path) -> io::Result<String> {
     use windows_sys::Win32::Security::DACL_SECURITY_INFORMATION;
     let wide_path = wide(path.as_os_str());
     let mut descriptor: PSECURITY_DESCRIPTOR = null_mut();
@@ -307,6 +356,29 @@ mod tests {
             dacl_text(descriptor.0).unwrap(),
             format!("D:P(A;OICI;FA;;;{sid})")
         );
+    }
+
+    #[test]
+    fn a_private_file_is_created_new_with_this_user_alone() {
+        let sid = UserSid::current().unwrap().text().unwrap();
+        let descriptor = Descriptor::owner_only_file().unwrap();
+        assert_eq!(
+            dacl_text(descriptor.0).unwrap(),
+            format!("D:P(A;;FA;;;{sid})")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let mut file = create_owner_only_file(&path).unwrap();
+        std::io::Write::write_all(&mut file, b"x").unwrap();
+        drop(file);
+        assert_eq!(std::fs::read(&path).unwrap(), b"x");
+        let again = create_owner_only_file(&path).unwrap_err();
+        assert_eq!(again.kind(), io::ErrorKind::AlreadyExists, "{again}");
+        assert!(owned_by_current_user(&path).unwrap());
+        if under_wine() {
+            return; // Wine shows its default DACL here (see `under_wine`).
+        }
+        assert_eq!(dacl_of(&path).unwrap(), format!("D:P(A;;FA;;;{sid})"));
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! administrators. An administrator's cache (a directory only an administrator can
 //! change, whose entries the policy may trust) is not supported on Windows yet: opening
 //! one fails, so under a policy that restricts plugins a plugin is compiled in memory.
+//! What one needs (an ACL-based trust test of the directory and its parents, a protected
+//! DACL made by `precompile`, checks on handles) is listed in the README's Windows
+//! section.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
