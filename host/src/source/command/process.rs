@@ -87,6 +87,7 @@ pub(crate) async fn run(spec: &CommandSpec, exec: Option<&Path>) -> Result<Finis
 
 /// [`run`], with `input` written to the child's stdin (then closed) instead of
 /// `/dev/null`: what a Docker credential helper reads.
+#[cfg(feature = "wasm")]
 pub(crate) async fn run_with_input(
     spec: &CommandSpec,
     exec: Option<&Path>,
