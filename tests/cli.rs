@@ -277,7 +277,8 @@ fn the_compiled_cache_is_private() {
     let dir = env.path().join("cache/tokenhost/compiled");
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
-    // One entry: the compiled artifact and its check file, both private.
+    // One entry: the compiled artifact and its check file, and the plugin's remembered
+    // digest, all private.
     let files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -286,11 +287,70 @@ fn the_compiled_cache_is_private() {
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "cwasm"));
     assert_eq!(artifacts.count(), 1, "{files:?}");
-    assert_eq!(files.len(), 2, "{files:?}");
+    let memos = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "memo"));
+    assert_eq!(memos.count(), 1, "{files:?}");
+    assert_eq!(files.len(), 3, "{files:?}");
     for file in &files {
         let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", file.display());
     }
+}
+
+/// Without a policy or a pin, a warm load of an unchanged plugin reads nothing: the
+/// digest remembered for the file stands in for reading and hashing it. Any write to the
+/// file (same bytes even) makes the next load read and hash it again; a damaged memo is
+/// ignored; under a policy the bytes are always read and judged.
+#[test]
+fn an_unchanged_plugin_is_loaded_without_reading_it_unless_something_judges_it() {
+    let env = Env::new();
+    let plugin = env.path().join("static-token.wasm");
+    std::fs::copy(support::plugin("static-token"), &plugin).unwrap();
+    let config = env.config(&format!(
+        "[model_providers.corp.auth]\nplugin = {}\nconfig = {{ token = \"tok\" }}\n",
+        support::toml_path(&plugin)
+    ));
+    let config = config.to_str().unwrap();
+    let load = |extra: &[&str]| {
+        let mut args = vec![
+            "-vv",
+            "token",
+            "corp",
+            "--no-broker",
+            "--client-reuse-ms",
+            "0",
+            "-c",
+            config,
+        ];
+        args.extend(extra);
+        let out = env.run(&args);
+        assert_eq!(stdout(&out), "tok\n", "{}", stderr(&out));
+        stderr(&out).contains("loaded without reading it")
+    };
+    assert!(!load(&[]), "the first load reads, hashes and compiles");
+    assert!(load(&[]), "the second one reads nothing");
+    // Rewritten with the very same bytes: its change time moved on.
+    std::fs::write(&plugin, std::fs::read(&plugin).unwrap()).unwrap();
+    assert!(!load(&[]));
+    assert!(load(&[]));
+    // A damaged memo is not believed.
+    let dir = env.path().join("cache/tokenhost/compiled");
+    let memo = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "memo"))
+        .unwrap();
+    let mut bytes = std::fs::read(&memo).unwrap();
+    bytes[40] ^= 1;
+    std::fs::write(&memo, &bytes).unwrap();
+    assert!(!load(&[]));
+    // Under a policy the bytes are read and judged every time.
+    let policy = env.path().join("policy.toml");
+    std::fs::write(&policy, "plugins = \"allow\"\n").unwrap();
+    let policy = policy.to_str().unwrap();
+    assert!(!load(&["--policy", policy]));
+    assert!(!load(&["--policy", policy]));
 }
 
 /// Runs `args` with stdout at `stdout`; returns the exit code and stderr.

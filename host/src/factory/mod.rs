@@ -173,8 +173,12 @@ impl SourceFactory {
             SourceSpec::Plugin(plugin) => {
                 let granted = self.grant(spec, plugin)?;
                 let mut verify = |plugin: &SignedPlugin<'_>| self.check_plugin(spec, plugin);
+                // Nothing judges the bytes without a policy or a pin: the user decides.
+                let judged = !self.policy.is_empty()
+                    || spec.sha256.is_some()
+                    || spec.publisher_key.is_some();
                 self.plugins
-                    .build(&spec.id, &granted, &self.policy, &mut verify)
+                    .build(&spec.id, &granted, &self.policy, judged, &mut verify)
             }
         }
     }

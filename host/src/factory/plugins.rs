@@ -29,7 +29,7 @@ mod enabled {
     use super::*;
     use crate::oci::{CredentialHelpers, OciError, Pulled, Store};
     use crate::source::wasm::{
-        Approved, CompiledCache, PluginLoadError, PluginRuntime, WasmSource,
+        Approved, CompiledCache, PluginLoadError, PluginRuntime, Prior, WasmSource,
     };
 
     /// Which compiled-code cache the runtime will use, decided when it starts: opening a
@@ -93,12 +93,15 @@ mod enabled {
         }
 
         /// Loads the granted plugin, refusing it if `verify` finds violations in the bytes
-        /// about to be compiled (their digest and signatures).
+        /// about to be compiled (their digest and signatures). `judged`: whether `verify`
+        /// judges anything (a policy, a pin); if not, the digest remembered for the file
+        /// as it is may spare reading and hashing it.
         pub(crate) fn build(
             &self,
             provider: &Arc<str>,
             granted: &Granted,
             policy: &Policy,
+            judged: bool,
             verify: &mut dyn FnMut(&SignedPlugin<'_>) -> Vec<Violation>,
         ) -> Result<Arc<dyn TokenSource>, BuildError> {
             let (granted, pulled) = self.pull(provider, granted, policy)?;
@@ -115,7 +118,11 @@ mod enabled {
                 runtime,
                 provider.clone(),
                 &granted,
-                approved.as_ref(),
+                match (&approved, judged) {
+                    (Some(approved), _) => Prior::Approved(approved),
+                    (None, true) => Prior::Unknown,
+                    (None, false) => Prior::Unjudged,
+                },
                 &mut |d| {
                     if let Some(pulled) = &pulled
                         && *d.sha256() != pulled.layer_sha256()
@@ -244,6 +251,7 @@ mod disabled {
             provider: &Arc<str>,
             _: &Granted,
             _: &Policy,
+            _: bool,
             _: &mut dyn FnMut(&SignedPlugin<'_>) -> Vec<Violation>,
         ) -> Result<Arc<dyn TokenSource>, BuildError> {
             Err(BuildError::NoWasm {

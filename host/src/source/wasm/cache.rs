@@ -52,6 +52,7 @@ mod dir;
 #[path = "cache/dir_windows.rs"]
 mod dir;
 mod entry;
+mod memo;
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -217,6 +218,37 @@ impl CompiledCache {
             }
         }
         Ok(component)
+    }
+}
+
+impl CompiledCache {
+    /// The digest remembered for the plugin file at `path` when it had `identity`, if
+    /// this is the user's own cache on a platform whose file identity a user cannot set
+    /// back (see `memo`). The caller uses it only when nothing judges the plugin's bytes.
+    pub(crate) fn remembered_digest(&self, path: &Path, identity: &[u64; 7]) -> Option<[u8; 32]> {
+        let dir = self.memo_dir()?;
+        let bytes = dir.read(&memo::name(path)).ok()??;
+        memo::decode(&bytes, identity)
+    }
+
+    /// Remembers that the plugin file at `path`, with `identity`, has `digest` (where
+    /// [`remembered_digest`](Self::remembered_digest) would read it and this process may
+    /// write). A failure only costs the next load a hash.
+    pub(crate) fn remember_digest(&self, path: &Path, identity: &[u64; 7], digest: &[u8; 32]) {
+        let Some(dir) = self.memo_dir().filter(|dir| dir.writable()) else {
+            return;
+        };
+        let name = memo::name(path);
+        if let Err(e) = dir.write(&name, &[&memo::encode(identity, digest)]) {
+            tracing::debug!("cannot remember the digest of {}: {e}", path.display());
+        }
+    }
+
+    fn memo_dir(&self) -> Option<&CheckedDir> {
+        if cfg!(not(unix)) || self.owner != Some(Owner::CurrentUser) {
+            return None;
+        }
+        self.dir.as_deref()
     }
 }
 

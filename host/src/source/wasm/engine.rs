@@ -23,7 +23,7 @@ use wasmtime::{Config, Engine};
 use super::bindings::{CONTRACT_PACKAGE, TOKEN_SOURCE_EXPORT, v0_1, v0_2};
 use super::cache::{CompiledCache, Origin};
 use super::guest::{ContractVersion, GuestPre};
-use super::plugin_file::{Approved, PluginFile, check_header};
+use super::plugin_file::{PluginFile, Prior, check_header};
 use super::sandbox::PluginState;
 use crate::publisher::SignedPlugin;
 
@@ -249,37 +249,55 @@ impl PluginRuntime {
         path: &Path,
         verify: &mut dyn FnMut(&SignedPlugin<'_>) -> bool,
     ) -> Result<LoadedPlugin, PluginLoadError> {
-        self.load_approved(path, None, verify)
+        self.load_approved(path, Prior::Unknown, verify)
     }
 
-    /// Like [`load_verified`](Self::load_verified), where `approved` (if any) says that
-    /// the file's bytes were already hashed and found acceptable by the same `verify`:
-    /// if the file is unchanged since, it is neither verified nor hashed again, and if
-    /// its compiled code is cached, not even read (see `plugin_file`).
+    /// Like [`load_verified`](Self::load_verified), with what is known of the file
+    /// before it is read (`prior`): bytes already hashed and found acceptable by the same
+    /// `verify` are, if the file is unchanged since, neither verified nor hashed again,
+    /// and if their compiled code is cached, not even read (see `plugin_file`); bytes
+    /// nothing judges may be found by the digest remembered for the file as it is.
     pub(crate) fn load_approved(
         &self,
         path: &Path,
-        approved: Option<&Approved>,
+        prior: Prior<'_>,
         verify: &mut dyn FnMut(&SignedPlugin<'_>) -> bool,
     ) -> Result<LoadedPlugin, PluginLoadError> {
         let file = PluginFile::open(path)?;
-        let approved = approved.filter(|a| &a.identity == file.identity());
-        let cached = approved.and_then(|a| Some((self.cache.lookup(&self.engine, &a.sha256)?, a)));
+        let identity = file.identity().clone();
+        let known = match prior {
+            Prior::Approved(approved) => {
+                Some(approved.sha256).filter(|_| approved.identity == identity)
+            }
+            Prior::Unjudged => self.cache.remembered_digest(path, identity.fields()),
+            Prior::Unknown => None,
+        };
+        let cached =
+            known.and_then(|digest| Some((self.cache.lookup(&self.engine, &digest)?, digest)));
+        if cached.is_some() && matches!(prior, Prior::Unjudged) {
+            tracing::debug!(
+                "{}: unchanged since its digest was remembered; loaded without reading it",
+                path.display()
+            );
+        }
         let (component, digest, origin) = match cached {
-            Some((component, approved)) => (component, approved.sha256, Origin::Cache),
+            Some((component, digest)) => (component, digest, Origin::Cache),
             None => {
                 let bytes = file.read()?;
                 check_header(path, &bytes)?;
                 let digest: [u8; 32] = Sha256::digest(&bytes).into();
                 // Approved bytes need no second verdict; other bytes (a file changed
                 // since, with the same identity) are verified as any others.
-                let known = approved.is_some_and(|a| a.sha256 == digest);
-                if !known && !verify(&SignedPlugin::new(path, &bytes, digest)) {
+                let approved = matches!(prior, Prior::Approved(_)) && known == Some(digest);
+                if !approved && !verify(&SignedPlugin::new(path, &bytes, digest)) {
                     return Err(PluginLoadError::Refused {
                         path: path.to_path_buf(),
                     });
                 }
                 let (component, origin) = self.compile_hashed(path, &bytes, &digest)?;
+                if matches!(prior, Prior::Unjudged) {
+                    self.cache.remember_digest(path, identity.fields(), &digest);
+                }
                 (component, digest, origin)
             }
         };

@@ -28,5 +28,5 @@ pub mod source;
 
 pub use cache::CompiledCache;
 pub use engine::{PluginLoadError, PluginRuntime, RuntimeError};
-pub(crate) use plugin_file::{Approved, read_identified};
+pub(crate) use plugin_file::{Approved, Prior, read_identified};
 pub use source::WasmSource;

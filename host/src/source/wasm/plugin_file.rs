@@ -55,6 +55,26 @@ impl FileIdentity {
     }
 }
 
+impl FileIdentity {
+    /// The identity's fields, to be remembered with a digest.
+    pub(crate) fn fields(&self) -> &[u64; 7] {
+        &self.0
+    }
+}
+
+/// What is known about a plugin file before it is loaded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Prior<'a> {
+    /// Nothing: its bytes are read, hashed and verified.
+    Unknown,
+    /// An earlier check in this process hashed and approved it (see [`Approved`]).
+    Approved(&'a Approved),
+    /// Nothing judges its bytes (no policy, no pin): the digest remembered for the file
+    /// as it is now may stand in for reading and hashing it, and a digest computed now
+    /// is remembered (see the compiled cache's `memo`).
+    Unjudged,
+}
+
 /// A plugin file whose bytes were hashed and approved (by the policy and the user's
 /// pins) as the file was then.
 #[derive(Debug, Clone)]

@@ -82,20 +82,21 @@ impl WasmSource {
         granted: &Granted,
         verify: &mut dyn FnMut(&crate::publisher::SignedPlugin<'_>) -> bool,
     ) -> Result<Self, PluginLoadError> {
-        Self::new_approved(runtime, provider, granted, None, verify)
+        Self::new_approved(runtime, provider, granted, super::Prior::Unknown, verify)
     }
 
-    /// Like [`new_verified`](Self::new_verified), where `approved` (if any) carries the
-    /// digest and verdict of an earlier check of the same file by the same `verify`.
+    /// Like [`new_verified`](Self::new_verified), with what is known of the plugin file
+    /// before it is read (`prior`: an earlier check's digest and verdict by the same
+    /// `verify`, or that nothing judges its bytes).
     pub(crate) fn new_approved(
         runtime: &PluginRuntime,
         provider: Arc<str>,
         granted: &Granted,
-        approved: Option<&super::Approved>,
+        prior: super::Prior<'_>,
         verify: &mut dyn FnMut(&crate::publisher::SignedPlugin<'_>) -> bool,
     ) -> Result<Self, PluginLoadError> {
         let spec = granted.plugin();
-        let plugin = runtime.load_approved(&spec.path, approved, verify)?;
+        let plugin = runtime.load_approved(&spec.path, prior, verify)?;
         tracing::debug!(
             provider = %provider,
             sha256 = %hex::encode(plugin.sha256),
