@@ -171,9 +171,23 @@ impl EpochTicker {
             std::thread::Builder::new()
                 .name("tokenhost-epoch".into())
                 .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(EPOCH_TICK);
+                    // Parked rather than asleep, so that dropping the ticker wakes it at
+                    // once: a process that loaded a plugin does not wait up to a tick
+                    // to exit. An early wake-up (an unpark, or a spurious one) does not
+                    // advance the epoch before its time.
+                    let mut next = std::time::Instant::now() + EPOCH_TICK;
+                    while !stop.load(Ordering::Acquire) {
+                        let now = std::time::Instant::now();
+                        if now < next {
+                            std::thread::park_timeout(next - now);
+                            continue;
+                        }
                         engine.increment_epoch();
+                        next += EPOCH_TICK;
+                        if next < now {
+                            // Descheduled for more than a tick: one increment, not a burst.
+                            next = now + EPOCH_TICK;
+                        }
                     }
                 })?
         };
@@ -186,8 +200,9 @@ impl EpochTicker {
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
