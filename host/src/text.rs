@@ -17,17 +17,27 @@ pub fn one_line(message: &str, max: usize) -> String {
         end -= 1;
     }
     let mut line = String::with_capacity(end + 3);
-    for c in message[..end].chars() {
+    let kept = &message[..end];
+    if kept.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        // Printable ASCII (the usual log line): nothing to escape.
+        line.push_str(kept);
+    } else {
+        escape_into(&mut line, kept);
+    }
+    if end < message.len() {
+        line.push_str("...");
+    }
+    line
+}
+
+fn escape_into(line: &mut String, text: &str) {
+    for c in text.chars() {
         if c.is_control() || is_invisible(c) {
             line.extend(c.escape_default());
         } else {
             line.push(c);
         }
     }
-    if end < message.len() {
-        line.push_str("...");
-    }
-    line
 }
 
 /// `text` escaped as by [`one_line`], never cut: for identifiers such as provider ids.

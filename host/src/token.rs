@@ -24,7 +24,17 @@ pub struct Token {
 struct Inner {
     value: Box<str>,
     expires_at_ms: Option<u64>,
-    fingerprint: Fingerprint,
+    /// Computed when first asked for: a plugin's warm refresh costs about a microsecond,
+    /// and most tokens it makes are never logged or compared.
+    fingerprint: std::sync::OnceLock<Fingerprint>,
+}
+
+impl Inner {
+    fn fingerprint(&self) -> Fingerprint {
+        *self
+            .fingerprint
+            .get_or_init(|| Fingerprint::of(&self.value))
+    }
 }
 
 /// Why a token value was refused. Never contains the value itself.
@@ -83,12 +93,11 @@ impl Token {
     pub fn new(value: impl Into<String>, expires_at_ms: Option<u64>) -> Result<Self, InvalidToken> {
         let value: String = value.into();
         validate(&value)?;
-        let fingerprint = Fingerprint::of(&value);
         Ok(Token {
             inner: Arc::new(Inner {
                 value: value.into_boxed_str(),
                 expires_at_ms,
-                fingerprint,
+                fingerprint: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -105,7 +114,7 @@ impl Token {
 
     /// A short, non-reversible identifier of the value, safe to log.
     pub fn fingerprint(&self) -> Fingerprint {
-        self.inner.fingerprint
+        self.inner.fingerprint()
     }
 
     /// The same value with another expiry (used when the expiry is learnt from a JWT).
@@ -114,23 +123,21 @@ impl Token {
             inner: Arc::new(Inner {
                 value: self.inner.value.clone(),
                 expires_at_ms,
-                fingerprint: self.inner.fingerprint,
+                fingerprint: self.inner.fingerprint.clone(),
             }),
         }
     }
 
-    /// Whether two tokens hold the same value (compared by fingerprint and then value).
+    /// Whether two tokens hold the same value.
     pub fn same_value(&self, other: &Token) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-            || (self.inner.fingerprint == other.inner.fingerprint
-                && self.inner.value == other.inner.value)
+        Arc::ptr_eq(&self.inner, &other.inner) || self.inner.value == other.inner.value
     }
 }
 
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Token")
-            .field("fingerprint", &self.inner.fingerprint)
+            .field("fingerprint", &self.inner.fingerprint())
             .field("expires_at_ms", &self.inner.expires_at_ms)
             .finish()
     }
@@ -138,7 +145,7 @@ impl fmt::Debug for Token {
 
 impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "token {}", self.inner.fingerprint)
+        write!(f, "token {}", self.inner.fingerprint())
     }
 }
 

@@ -220,6 +220,10 @@ impl PluginRuntime {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        // No component-model concurrency (async lifts, streams, futures): the token
+        // contract is synchronous, and without it an async call is one fiber switch
+        // instead of wasmtime's task machinery (a warm refresh costs half as much).
+        config.concurrency_support(false);
         let engine = Engine::new(&config)?;
 
         let mut linker = Linker::<PluginState>::new(&engine);

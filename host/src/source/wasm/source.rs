@@ -195,7 +195,7 @@ impl WasmSource {
         }
         // The callback runs every tick: it yields, or interrupts once past the deadline.
         store.set_epoch_deadline(1);
-        let outcome = tokio::time::timeout(timeout, async {
+        let outcome = tokio::time::timeout_at(deadline.into(), async {
             match call {
                 Call::Resolve => guest.resolve(&mut *store).await,
                 Call::Refresh(reason, replacing) => {

@@ -35,13 +35,14 @@ impl PluginState {
             return;
         }
         self.log_lines += 1;
-        let message = cap_line(&message);
         let provider = &*self.provider;
+        // A line is capped and escaped only if it is written: tracing evaluates an
+        // event's arguments only when something listens at that level.
         match level {
-            LogLevel::Trace => tracing::trace!(provider, "plugin: {message}"),
-            LogLevel::Debug => tracing::debug!(provider, "plugin: {message}"),
-            LogLevel::Info => tracing::info!(provider, "plugin: {message}"),
-            LogLevel::Warn | LogLevel::Error => self.held_logs.push((level, message)),
+            LogLevel::Trace => tracing::trace!(provider, "plugin: {}", cap_line(&message)),
+            LogLevel::Debug => tracing::debug!(provider, "plugin: {}", cap_line(&message)),
+            LogLevel::Info => tracing::info!(provider, "plugin: {}", cap_line(&message)),
+            LogLevel::Warn | LogLevel::Error => self.held_logs.push((level, cap_line(&message))),
         }
     }
 
