@@ -86,7 +86,7 @@ impl SourceSpec {
     }
 }
 
-/// "command `<program>`" or "plugin <path>": what runs, without its arguments.
+/// "command `<program>`" or "plugin `<path>`": what runs, without its arguments.
 impl std::fmt::Display for SourceSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

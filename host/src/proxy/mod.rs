@@ -8,26 +8,26 @@
 //! the request once.
 //!
 //! What it promises:
-//! - **Local access control** ([`key`], [`listen`]): a TCP listener demands a local key
+//! - **Local access control** (`key`, `listen`): a TCP listener demands a local key
 //!   (256 random bits, in a file only this user can read: mode 0600, or an owner-only
 //!   ACL on Windows) in `Authorization: Bearer`, `x-api-key` or `api-key`, compared in
 //!   constant time; anything else gets 401 from the proxy and never reaches upstream. On
 //!   Linux and macOS a Unix-socket listener admits only this user (the broker's
 //!   `SO_PEERCRED` rule) instead. A non-loopback address must be asked for explicitly.
-//! - **The upstream request** ([`headers`], [`upstream`]): the request path is appended
+//! - **The upstream request** (`headers`, `upstream`): the request path is appended
 //!   to the provider's `base_url` exactly as [`AuthClient`](crate::AuthClient) does, the
 //!   provider's `http_headers` and `query_params` are applied, hop-by-hop headers are
 //!   dropped (RFC 9110 §7.6.1), the client's key is never forwarded, and `Host` is the
 //!   upstream's authority. HTTPS uses the system roots (`SSL_CERT_FILE`/`SSL_CERT_DIR`
 //!   override them, as everywhere in tokenhost), HTTP/2 when upstream offers it by ALPN,
 //!   `HTTPS_PROXY`/`NO_PROXY`, pooled keep-alive connections.
-//! - **401 recovery** ([`forward`], [`body`]): bodies up to a cap (8 MiB by default) are
+//! - **401 recovery** (`forward`, `body`): bodies up to a cap (8 MiB by default) are
 //!   buffered for a replay; a larger one is passed through and its 401 returned as it
 //!   came (the token is still reported, so the next request gets a fresh one). A second
 //!   401 goes back to the client.
 //! - **Streaming**: response bodies flow through frame by frame (SSE, chunked, long
 //!   downloads); a client that goes away drops the upstream request with it.
-//! - **Logs** ([`log`]): one info line per request, never a token, key or query value.
+//! - **Logs** (`log`): one info line per request, never a token, key or query value.
 //!
 //! The proxy hosts its own [`AuthManager`](crate::AuthManager) (built by the
 //! [`Tokenhost`](crate::Tokenhost) façade, so the admin policy applies) rather than

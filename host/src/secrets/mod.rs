@@ -3,7 +3,7 @@
 //!
 //! Two stores, chosen by the configuration and never by fallback: the OS keyring
 //! ([`keyring`](mod@keyring): Secret Service on Linux, Keychain on macOS, Credential
-//! Manager on Windows), the default; and a [`file`] store (0600 in a 0700 directory under
+//! Manager on Windows), the default; and a [`file`](mod@file) store (0600 in a 0700 directory under
 //! `$XDG_DATA_HOME/tokenhost`), only when the provider or the administrator opted in with
 //! `secret_store = "file"`. Where no keyring answers, a use fails and says how to opt in.
 //!

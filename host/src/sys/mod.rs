@@ -2,7 +2,7 @@
 //!
 //! Every platform-specific call (process identity and uids, process trees, file
 //! permissions and locks, signals) sits behind a small function here, so the rest of the
-//! crate is the same on every OS and each platform's answer is side by side: [`unix`]
+//! crate is the same on every OS and each platform's answer is side by side: `unix`
 //! (Linux and macOS; the few macOS-only lines are marked, and only compiled on this Linux
 //! machine) and `windows`. Where a platform has no answer, the function says "unknown"
 //! (`None`) instead of failing to build.

@@ -5,7 +5,7 @@
 //! the cache) exactly those bytes: what was hashed is what runs. A file whose bytes were
 //! already hashed and approved in this process is not hashed again (see `plugin_file`).
 //!
-//! Deadlines cannot be lost: every [`LoadedPlugin`] holds a share of the [`EpochTicker`]
+//! Deadlines cannot be lost: every [`LoadedPlugin`] holds a share of the `EpochTicker`
 //! that enforces its deadline, so the ticker runs for as long as any plugin loaded from
 //! this runtime exists, whoever drops the runtime itself (a broker drops its factory as
 //! soon as the manager is built).

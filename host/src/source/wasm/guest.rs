@@ -24,7 +24,7 @@ pub enum ContractVersion {
 }
 
 impl ContractVersion {
-    /// The version among the contracts in [`bindings`](super::bindings) whose
+    /// The version among the contracts in `bindings` whose
     /// minor version `export` (a `token-source` export name) is compatible with: 0.x
     /// versions are compatible within a minor version, so 0.1.1 speaks 0.1.0.
     pub fn of_export(export: &str) -> Option<Self> {

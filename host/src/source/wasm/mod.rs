@@ -1,6 +1,6 @@
 //! The WebAssembly source: plugins run as wasmtime components in a deny-all sandbox.
 //!
-//! One concern per module: [`bindings`] (the only `bindgen!`, one module per contract
+//! One concern per module: `bindings` (the only `bindgen!`, one module per contract
 //! version), [`guest`] (one interface over those versions), [`engine`] (the engine,
 //! epoch ticker and loading), [`cache`] (compiled code on disk), [`sandbox`] (the store
 //! data and its deny-all builder), `host_impl` (the WIT imports, one file per version),

@@ -16,7 +16,7 @@
 //!   most [`MAX_RESOURCES`] entries. Growing past either traps instead of failing
 //!   quietly, so the host can say why;
 //! - no interaction with a person: the 0.2 `interaction` imports fail, except during a
-//!   `login` call ([`PluginState::interaction`]);
+//!   `login` call (`PluginState::interaction`);
 //! - the 0.2 `secrets` imports reach only the provider's own store (the keyring unless
 //!   `secret_store = "file"`), capped per provider, and fail when the policy denies it;
 //! - at most [`MAX_IN_FLIGHT`](super::http::MAX_IN_FLIGHT) outgoing requests per provider

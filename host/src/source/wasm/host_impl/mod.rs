@@ -6,7 +6,7 @@
 //!
 //! `warn` and `error` lines are held until the call ends, so that a failure is one line
 //! at the default verbosity: a held line that repeats the call's final error (a plugin
-//! logging "resolve failed: <the error it returns>") is written at info level (shown with
+//! logging `resolve failed: <the error it returns>`) is written at info level (shown with
 //! `-v`), every other one at its own level.
 
 mod secrets;
