@@ -62,6 +62,38 @@ async fn static_token_resolves_and_refreshes_on_one_live_instance() {
     }
 }
 
+/// Providers of one runtime that run the same plugin share its compiled, linked code
+/// (one compile here, where the cache is off), never its instance: each has its own
+/// config and state. Once no provider holds it, it is linked anew.
+#[tokio::test]
+async fn providers_of_one_plugin_share_its_code_and_not_its_state() {
+    let runtime = runtime();
+    let path = support::plugin("static-token");
+    let a = WasmSource::new(&runtime, "a".into(), &spec(path.clone(), &[("token", "A")])).unwrap();
+    let b = WasmSource::new(&runtime, "b".into(), &spec(path.clone(), &[("token", "B")])).unwrap();
+    assert_eq!(
+        runtime.load(&path).unwrap().origin,
+        Origin::Cache,
+        "linked once"
+    );
+    assert_eq!(a.resolve().await.unwrap().expose(), "A");
+    assert_eq!(b.resolve().await.unwrap().expose(), "B");
+    assert_eq!(
+        a.refresh(RefreshReason::Forced).await.unwrap().expose(),
+        "A-1"
+    );
+    assert_eq!(
+        a.refresh(RefreshReason::Forced).await.unwrap().expose(),
+        "A-2"
+    );
+    assert_eq!(
+        b.refresh(RefreshReason::Forced).await.unwrap().expose(),
+        "B-1"
+    );
+    drop((a, b));
+    assert_eq!(runtime.load(&path).unwrap().origin, Origin::Compiled);
+}
+
 #[tokio::test]
 async fn missing_config_key_is_invalid_config() {
     let runtime = runtime();

@@ -137,7 +137,8 @@ pub struct RuntimeError {
 
 /// A plugin file, compiled and linked, ready to instantiate.
 pub struct LoadedPlugin {
-    pub(super) pre: GuestPre,
+    /// Shared by every provider of this runtime that loaded the same bytes.
+    pub(super) pre: Arc<GuestPre>,
     /// Keeps the deadline enforcer alive for as long as this plugin can run.
     _ticker: Arc<EpochTicker>,
     /// The SHA-256 of the bytes that were compiled.
@@ -152,6 +153,10 @@ pub struct PluginRuntime {
     linker: Linker<PluginState>,
     cache: CompiledCache,
     ticker: Arc<EpochTicker>,
+    /// The linked plugins alive in this process, by the digest of their bytes: a second
+    /// provider of the same plugin (a broker with a provider per tenant) shares the
+    /// first one's mapped code and linking instead of mapping its own copy.
+    linked: std::sync::Mutex<std::collections::HashMap<[u8; 32], std::sync::Weak<GuestPre>>>,
 }
 
 /// The thread that advances the engine's epoch every [`EPOCH_TICK`]: what interrupts a
@@ -241,6 +246,7 @@ impl PluginRuntime {
             linker,
             cache,
             ticker,
+            linked: Default::default(),
         }))
     }
 
@@ -293,6 +299,13 @@ impl PluginRuntime {
             Prior::Unjudged => self.cache.remembered_digest(path, identity.fields()),
             Prior::Unknown => None,
         };
+        // The same bytes already linked in this process (by digest: a file changed
+        // since has another digest, and is read, judged and linked anew).
+        if let Some(digest) = known
+            && let Some(pre) = self.linked(&digest)
+        {
+            return Ok(self.loaded(pre, digest, Origin::Cache));
+        }
         let cached =
             known.and_then(|digest| Some((self.cache.lookup(&self.engine, &digest)?, digest)));
         if cached.is_some() && matches!(prior, Prior::Unjudged) {
@@ -315,10 +328,13 @@ impl PluginRuntime {
                         path: path.to_path_buf(),
                     });
                 }
-                let (component, origin) = self.compile_hashed(path, &bytes, &digest)?;
                 if matches!(prior, Prior::Unjudged) {
                     self.cache.remember_digest(path, identity.fields(), &digest);
                 }
+                if let Some(pre) = self.linked(&digest) {
+                    return Ok(self.loaded(pre, digest, Origin::Cache));
+                }
+                let (component, origin) = self.compile_hashed(path, &bytes, &digest)?;
                 (component, digest, origin)
             }
         };
@@ -334,20 +350,34 @@ impl PluginRuntime {
             path: path.to_path_buf(),
             message: error_chain(&e),
         };
-        let pre = match version {
+        let pre = Arc::new(match version {
             ContractVersion::V0_1 => {
                 GuestPre::V0_1(v0_1::TokenProviderPre::new(instance_pre).map_err(invalid)?)
             }
             ContractVersion::V0_2 => {
                 GuestPre::V0_2(v0_2::TokenProviderPre::new(instance_pre).map_err(invalid)?)
             }
-        };
-        Ok(LoadedPlugin {
+        });
+        let mut linked = self.linked.lock().unwrap_or_else(|e| e.into_inner());
+        linked.retain(|_, pre| pre.strong_count() > 0);
+        linked.insert(digest, Arc::downgrade(&pre));
+        drop(linked);
+        Ok(self.loaded(pre, digest, origin))
+    }
+
+    /// The plugin with these bytes, if one is linked and alive in this process.
+    fn linked(&self, digest: &[u8; 32]) -> Option<Arc<GuestPre>> {
+        let linked = self.linked.lock().unwrap_or_else(|e| e.into_inner());
+        linked.get(digest).and_then(std::sync::Weak::upgrade)
+    }
+
+    fn loaded(&self, pre: Arc<GuestPre>, sha256: [u8; 32], origin: Origin) -> LoadedPlugin {
+        LoadedPlugin {
             pre,
             _ticker: self.ticker.clone(),
-            sha256: digest,
+            sha256,
             origin,
-        })
+        }
     }
 
     /// Checks the header and compiles `bytes` (read from `path`) through the cache.
