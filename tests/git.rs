@@ -3,10 +3,9 @@
 //! the first clone fails (git runs `erase`), the next one succeeds with a new token, with a
 //! broker and without; normal clones make no extra source calls.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use crate::support;
@@ -103,8 +102,8 @@ impl GitEnv {
     }
 
     fn helper(&self, args: &[&str], input: &str) -> Output {
-        let mut child = self
-            .tokenhost()
+        let mut command = self.tokenhost();
+        command
             .args([
                 "git-credential",
                 "--provider",
@@ -112,19 +111,8 @@ impl GitEnv {
                 "-c",
                 self.config.to_str().unwrap(),
             ])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+            .args(args);
+        support::output_with_stdin(&mut command, input.as_bytes())
     }
 }
 

@@ -58,7 +58,14 @@ impl Home {
     /// `tokenhost token corp` in this process (no broker), each ask a first ask (not a
     /// client's retry, which would refresh the token).
     fn token(&self) -> (i32, String, String) {
-        self.run(&["token", "corp", "--no-broker", "--client-reuse-ms", "0"])
+        self.token_with(&[])
+    }
+
+    /// [`token`](Self::token) with `extra` arguments (a `--policy`).
+    fn token_with(&self, extra: &[&str]) -> (i32, String, String) {
+        let mut args = vec!["token", "corp", "--no-broker", "--client-reuse-ms", "0"];
+        args.extend(extra);
+        self.run(&args)
     }
 
     /// The pulled-plugin store.
@@ -94,6 +101,15 @@ fn names(dir: &Path) -> Vec<String> {
 /// The plugin pushed in every test.
 fn plugin_bytes() -> Vec<u8> {
     std::fs::read(support::plugin("static-token")).unwrap()
+}
+
+/// `bytes` with the last byte changed: same length, another digest.
+fn one_byte_off(bytes: &[u8]) -> Vec<u8> {
+    let mut changed = bytes.to_vec();
+    if let Some(last) = changed.last_mut() {
+        *last ^= 0xff;
+    }
+    changed
 }
 
 /// A token printed, exit 0.
@@ -226,10 +242,7 @@ fn a_blob_tampered_with_in_the_registry_is_refused_and_not_stored() {
     let wasm = plugin_bytes();
     let (_, layer) = registry.push_plugin("team/p", "v1", &wasm);
     // The registry's storage is changed behind its back: same length, one byte off.
-    let mut tampered = wasm.clone();
-    let last = tampered.len() - 1;
-    tampered[last] ^= 0xff;
-    std::fs::write(registry.blob_file(&layer), &tampered).unwrap();
+    std::fs::write(registry.blob_file(&layer), one_byte_off(&wasm)).unwrap();
 
     let reference = registry.oci("team/p:v1");
     let home = Home::new(&reference, "");
@@ -364,27 +377,11 @@ fn the_policy_judges_the_pulled_bytes_as_it_judges_a_file() {
     )
     .unwrap();
     let policy_arg = policy.to_str().unwrap();
-    let out = home.run(&[
-        "token",
-        "corp",
-        "--no-broker",
-        "--client-reuse-ms",
-        "0",
-        "--policy",
-        policy_arg,
-    ]);
+    let out = home.token_with(&["--policy", policy_arg]);
     refused(&out, 2, "", "not in the plugin allowlist");
 
     std::fs::write(&policy, format!("[[plugins.allow]]\nsha256 = \"{hex}\"\n")).unwrap();
-    got_token(&home.run(&[
-        "token",
-        "corp",
-        "--no-broker",
-        "--client-reuse-ms",
-        "0",
-        "--policy",
-        policy_arg,
-    ]));
+    got_token(&home.token_with(&["--policy", policy_arg]));
 
     // The user's own pin, on the same bytes.
     home.reconfigure(&reference, &format!("sha256 = \"{}\"", "1".repeat(64)));

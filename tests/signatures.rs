@@ -17,7 +17,7 @@ use sha2::Digest;
 
 use crate::support;
 use crate::support::idp::{Reply, Server};
-use crate::support::signer::{Keys, Signer, s, wasmsign2};
+use crate::support::signer::{Keys, Signer, s};
 
 fn sha256_hex(path: &Path) -> String {
     hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
@@ -125,11 +125,9 @@ fn refused((code, stdout, stderr): &(i32, String, String), reason: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn signed_plugins_are_allowed_by_publisher_key_and_refused_with_their_reasons() {
-    let Some(bin) = wasmsign2() else { return };
     let world = World::new().await;
-    let signer = Signer {
-        bin,
-        dir: world.dir.path().to_path_buf(),
+    let Some(signer) = Signer::new(world.dir.path()) else {
+        return;
     };
     let contoso = signer.keygen("contoso");
     let ssh = signer.ssh_keygen("id_contoso_ssh");
@@ -251,11 +249,9 @@ fn inspect_json(world: &World, plugin: &Path) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deny_entries_refuse_a_revoked_key_and_a_revoked_release_even_signed_again() {
-    let Some(bin) = wasmsign2() else { return };
     let world = World::new().await;
-    let signer = Signer {
-        bin,
-        dir: world.dir.path().to_path_buf(),
+    let Some(signer) = Signer::new(world.dir.path()) else {
+        return;
     };
     let contoso = signer.keygen("contoso");
     let leaked = signer.ssh_keygen("leaked");
@@ -360,11 +356,9 @@ async fn deny_entries_refuse_a_revoked_key_and_a_revoked_release_even_signed_aga
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_providers_publisher_pin_refuses_other_signers_before_compiling() {
-    let Some(bin) = wasmsign2() else { return };
     let world = World::new().await;
-    let signer = Signer {
-        bin,
-        dir: world.dir.path().to_path_buf(),
+    let Some(signer) = Signer::new(world.dir.path()) else {
+        return;
     };
     let ssh = signer.ssh_keygen("id_publisher");
     let other = signer.ssh_keygen("id_other");

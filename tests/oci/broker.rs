@@ -60,10 +60,7 @@ fn a_broker_serves_a_pulled_plugin_and_clients_check_the_pulled_bytes() {
     // The pulled file is changed on disk: the client's own check refuses the token the
     // broker would hand out, and removes the file.
     let blob = home.blob(&layer);
-    let mut bytes = std::fs::read(&blob).unwrap();
-    let end = bytes.len() - 1;
-    bytes[end] ^= 0x55;
-    std::fs::write(&blob, &bytes).unwrap();
+    std::fs::write(&blob, one_byte_off(&std::fs::read(&blob).unwrap())).unwrap();
     refused(&token(), 2, "team/p:v1", "stored plugin layer");
     assert!(!blob.exists(), "the changed file is removed");
 

@@ -5,9 +5,8 @@
 //! through Docker's config (`credsStore`, `credHelpers`), as `docker pull` would; under
 //! an admin policy that restricts commands, the helper must be allowed like any command.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::support;
 use crate::support::cli::{Env, stderr, stdout};
@@ -20,21 +19,11 @@ const PASSWORD: &str = "s3cret-registry-password";
 
 /// Runs the helper with `verb`, `input` on stdin, against the test's keyring.
 fn helper(keyring: &Keyring, verb: &str, input: &str) {
-    let mut child = Command::new(HELPER)
+    let mut command = Command::new(HELPER);
+    command
         .arg(verb)
-        .env("DBUS_SESSION_BUS_ADDRESS", &keyring.address)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .env("DBUS_SESSION_BUS_ADDRESS", &keyring.address);
+    let out = support::output_with_stdin(&mut command, input.as_bytes());
     assert!(
         out.status.success(),
         "{HELPER} {verb}: {}{}",
@@ -192,4 +181,91 @@ fn a_policy_that_restricts_commands_decides_whether_the_helper_runs() {
     let (code, _, err) = world.token(&["--policy", &policy_arg]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is not run"), "{err}");
+}
+
+/// A helper that cannot answer (a name that is not a plain name, one not on `PATH`, one
+/// that fails, one that prints something else than its JSON, one that holds only an
+/// identity token) means an anonymous pull and a warning that names it and says why;
+/// the registry then refuses, and nothing the helpers printed on stdout is shown.
+/// The helpers here are scripts on `PATH` standing in for a broken helper.
+#[test]
+fn a_helper_that_cannot_answer_means_an_anonymous_pull_and_a_warning_naming_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(registry) = Registry::start_with_login(USER, PASSWORD) else {
+        return;
+    };
+    registry.push_plugin(
+        "team/p",
+        "v1",
+        &std::fs::read(support::plugin("static-token")).unwrap(),
+    );
+    let env = Env::new();
+    let config = env.config(&format!(
+        "[model_providers.corp.auth]\nplugin = \"{}\"\n\
+         [model_providers.corp.auth.config]\ntoken = \"oci-token\"\n",
+        registry.oci("team/p:v1")
+    ));
+    let bin = env.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for (name, script) in [
+        (
+            "fails",
+            "echo 'stdout-secret-1'; echo 'the keychain is locked' >&2; exit 3",
+        ),
+        ("garbage", "echo 'stdout-secret-2 is not json'"),
+        (
+            "identity",
+            r#"echo '{"ServerURL":"x","Username":"<token>","Secret":"stdout-secret-3"}'"#,
+        ),
+    ] {
+        let path = bin.join(format!("docker-credential-{name}"));
+        std::fs::write(&path, format!("#!/bin/sh\ncat >/dev/null\n{script}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let docker = env.path().join("docker");
+    std::fs::create_dir(&docker).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    for (helper, reason) in [
+        ("../evil", "\"../evil\" is not a plain name"),
+        ("absent", "docker-credential-absent: not on PATH"),
+        (
+            "fails",
+            "docker-credential-fails get failed (exit status: 3): the keychain is locked",
+        ),
+        (
+            "garbage",
+            "docker-credential-garbage get printed something that is not its JSON",
+        ),
+        ("identity", "holds an identity token"),
+    ] {
+        std::fs::write(
+            docker.join("config.json"),
+            format!(r#"{{"credsStore": "{helper}"}}"#),
+        )
+        .unwrap();
+        let out = env
+            .command(&[
+                "token",
+                "corp",
+                "--no-broker",
+                "-c",
+                config.to_str().unwrap(),
+            ])
+            .env("DOCKER_CONFIG", &docker)
+            .env("PATH", &path)
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{helper}: {err}");
+        assert!(
+            err.contains(reason) && err.contains("pulling anonymously"),
+            "{helper}: {err}"
+        );
+        assert!(
+            err.contains("refused"),
+            "{helper}: the registry's answer: {err}"
+        );
+        assert!(!err.contains("stdout-secret"), "{helper}: {err}");
+    }
 }

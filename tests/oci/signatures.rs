@@ -10,14 +10,10 @@ use super::*;
 #[test]
 fn a_signature_layer_is_judged_by_the_publisher_key_policy() {
     use crate::support::registry::SIGNATURE_LAYER;
-    use crate::support::signer::{Signer, s, wasmsign2};
-    let (Some(registry), Some(bin)) = (Registry::start(), wasmsign2()) else {
-        return;
-    };
+    use crate::support::signer::{Signer, s};
     let keys_dir = tempfile::tempdir().unwrap();
-    let signer = Signer {
-        bin,
-        dir: keys_dir.path().to_path_buf(),
+    let (Some(registry), Some(signer)) = (Registry::start(), Signer::new(keys_dir.path())) else {
+        return;
     };
     let contoso = signer.keygen("contoso");
     let other = signer.ssh_keygen("other");
@@ -60,17 +56,7 @@ fn a_signature_layer_is_judged_by_the_publisher_key_policy() {
     )
     .unwrap();
     let policy_arg = policy.to_str().unwrap();
-    let token = |home: &Home| {
-        home.run(&[
-            "token",
-            "corp",
-            "--no-broker",
-            "--client-reuse-ms",
-            "0",
-            "--policy",
-            policy_arg,
-        ])
-    };
+    let token = |home: &Home| home.token_with(&["--policy", policy_arg]);
     got_token(&token(&home));
     let signature_hex = layers[1].strip_prefix("sha256:").unwrap();
     assert!(
@@ -97,19 +83,8 @@ fn a_signature_layer_is_judged_by_the_publisher_key_policy() {
 
     // The signature layer changed in the registry: refused before anything is kept.
     let fresh = Home::new(&registry.oci("team/p:contoso"), "");
-    let mut tampered = by_contoso.clone();
-    let last = tampered.len() - 1;
-    tampered[last] ^= 1;
-    std::fs::write(registry.blob_file(&layers[1]), &tampered).unwrap();
-    let out = fresh.run(&[
-        "token",
-        "corp",
-        "--no-broker",
-        "--client-reuse-ms",
-        "0",
-        "--policy",
-        policy_arg,
-    ]);
+    std::fs::write(registry.blob_file(&layers[1]), one_byte_off(&by_contoso)).unwrap();
+    let out = fresh.token_with(&["--policy", policy_arg]);
     refused(&out, 2, "team/p:contoso", "signature layer received");
     assert!(
         fresh

@@ -4,11 +4,9 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn inspect_lists_each_signature_and_the_keys_it_verifies_with() {
-    let Some(bin) = wasmsign2() else { return };
     let world = World::new().await;
-    let signer = Signer {
-        bin,
-        dir: world.dir.path().to_path_buf(),
+    let Some(signer) = Signer::new(world.dir.path()) else {
+        return;
     };
     let contoso = signer.keygen("contoso");
     let ssh = signer.ssh_keygen("id_ssh");
@@ -111,11 +109,9 @@ async fn inspect_lists_each_signature_and_the_keys_it_verifies_with() {
 /// plugin never runs.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broker_under_a_key_policy_refuses_a_plugin_signed_by_another_key() {
-    let Some(bin) = wasmsign2() else { return };
     let world = World::new().await;
-    let signer = Signer {
-        bin,
-        dir: world.dir.path().to_path_buf(),
+    let Some(signer) = Signer::new(world.dir.path()) else {
+        return;
     };
     let contoso = signer.keygen("contoso");
     let mallory = signer.keygen("mallory");

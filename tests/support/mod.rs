@@ -15,7 +15,7 @@ pub mod signer;
 pub mod tls;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 /// The workspace root.
@@ -129,4 +129,18 @@ pub fn source(
     };
     let granted = tokenhost::granter::Granted::unrestricted(spec);
     tokenhost::source::wasm::WasmSource::new(&runtime(), "idp".into(), &granted).unwrap()
+}
+
+/// Runs `command` to completion with `input` on its stdin (then closed), capturing its
+/// stdout and stderr: how git runs a credential helper, and `docker login` a Docker one.
+pub fn output_with_stdin(command: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
 }

@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::support;
 
 /// The pinned signer, or `None` (the test then says why and skips).
-pub fn wasmsign2() -> Option<PathBuf> {
+fn wasmsign2() -> Option<PathBuf> {
     let clients = support::root().join("target/clients");
     let bin = clients.join("wasmsign2/bin/wasmsign2");
     if bin.is_file() {
@@ -27,9 +27,9 @@ pub fn wasmsign2() -> Option<PathBuf> {
 /// Signs with the wasmsign2 CLI and makes keys with it and with ssh-keygen, in `dir`.
 pub struct Signer {
     /// The wasmsign2 binary.
-    pub bin: PathBuf,
+    bin: PathBuf,
     /// Where keys are made.
-    pub dir: PathBuf,
+    dir: PathBuf,
 }
 
 /// A key pair: the secret key file and the public key file.
@@ -43,6 +43,15 @@ pub struct Keys {
 }
 
 impl Signer {
+    /// A signer making its keys in `dir`, or `None` (saying why) if the pinned wasmsign2
+    /// CLI is not installed.
+    pub fn new(dir: &Path) -> Option<Signer> {
+        Some(Signer {
+            bin: wasmsign2()?,
+            dir: dir.to_path_buf(),
+        })
+    }
+
     /// Runs wasmsign2 with `args`; it must succeed.
     pub fn run(&self, args: &[&str]) {
         let out = Command::new(&self.bin).args(args).output().unwrap();

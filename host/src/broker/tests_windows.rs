@@ -5,34 +5,15 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use tokio::net::windows::named_pipe::ServerOptions;
 
 use super::path::pipe_name;
 use super::transport::{self, Listener};
 use super::*;
-use crate::source::{RefreshReason, TokenSource};
+use crate::source::counting::Counting;
 use crate::sys::PipeUser;
-use crate::{SourceError, Token};
-
-/// A source that counts its calls.
-#[derive(Default)]
-struct Counting(AtomicUsize);
-
-#[async_trait]
-impl TokenSource for Counting {
-    async fn resolve(&self) -> Result<Token, SourceError> {
-        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok(Token::new(format!("pipe-token-{n}"), None).unwrap())
-    }
-
-    async fn refresh(&self, _: RefreshReason) -> Result<Token, SourceError> {
-        self.resolve().await
-    }
-}
 
 /// A broker serving provider `counted` on this config's pipe until dropped.
 struct Served {
@@ -55,7 +36,7 @@ fn config_in(dir: &tempfile::TempDir) -> crate::config::Config {
 async fn serve() -> Served {
     let dir = tempfile::tempdir().unwrap();
     let config = config_in(&dir);
-    let source = Arc::new(Counting::default());
+    let source = Arc::new(Counting::new("pipe-token-"));
     let manager = crate::AuthManager::builder()
         .provider("counted", None, source.clone())
         .build();
@@ -123,7 +104,7 @@ async fn a_token_is_served_through_the_pipe_and_two_clients_share_its_cache() {
     for client in clients {
         assert_eq!(client.await.unwrap(), a.fingerprint());
     }
-    assert_eq!(broker.source.0.load(Ordering::SeqCst), 1, "one source call");
+    assert_eq!(broker.source.calls(), 1, "one source call");
     // A rejected token is replaced once, for everyone.
     let c = second
         .unauthorized("counted", a.fingerprint())

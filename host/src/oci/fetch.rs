@@ -178,11 +178,7 @@ async fn from_registry(
     let credentials = super::credentials::for_registry(reference.registry(), helpers).await;
     let registry = Registry::new(reference, credentials.map(|c| (c.user, c.password)))
         .map_err(|f| failure(&text, f, source.max_bytes))?;
-    let cache_error = |path: PathBuf, e: std::io::Error| OciError::Cache {
-        reference: text.clone(),
-        path,
-        reason: e.to_string(),
-    };
+    let cache_error = |path, e| cache_error(&text, path, e);
 
     // 1. The manifest digest: written, or the tag resolved now (else its last good one).
     let (manifest, resolution) = match (reference.digest(), reference.tag()) {
@@ -298,11 +294,7 @@ async fn layer(
     if let Some(path) = store.blob(kind, &layer.digest) {
         return Ok(path);
     }
-    let cache_error = |path: PathBuf, e: std::io::Error| OciError::Cache {
-        reference: reference.to_string(),
-        path,
-        reason: e.to_string(),
-    };
+    let cache_error = |path, e| cache_error(reference, path, e);
     let partial = store
         .new_blob()
         .map_err(|e| cache_error(store.dir().to_path_buf(), e))?;
@@ -330,6 +322,15 @@ async fn layer(
     store
         .commit_blob(partial, kind, &layer.digest)
         .map_err(|e| cache_error(store.blob_path(kind, &layer.digest), e))
+}
+
+/// The store at `path` could not be written or read while pulling `reference`.
+fn cache_error(reference: &str, path: PathBuf, e: std::io::Error) -> OciError {
+    OciError::Cache {
+        reference: reference.to_string(),
+        path,
+        reason: e.to_string(),
+    }
 }
 
 fn failure(reference: &str, failure: Failure, max: u64) -> OciError {

@@ -111,16 +111,13 @@ pub(crate) async fn get(
         if stdout.contains("credentials not found") {
             return Ok(None);
         }
+        // Only stderr is quoted: stdout is where a helper puts a secret.
         let stderr = String::from_utf8_lossy(&finished.stderr);
         let said = match stderr.trim().is_empty() {
-            true => stdout.trim().to_string(),
-            false => stderr.trim().to_string(),
+            true => "nothing on stderr".to_string(),
+            false => crate::text::one_line(stderr.trim(), 200),
         };
-        return Err(format!(
-            "{shown} get failed ({}): {}",
-            finished.status,
-            crate::text::one_line(&said, 200)
-        ));
+        return Err(format!("{shown} get failed ({}): {said}", finished.status));
     }
     // serde_json's errors name a position and a type, never the value.
     let answer: Answer = serde_json::from_slice(&finished.stdout)

@@ -7,10 +7,8 @@
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
@@ -18,25 +16,9 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use super::{BoundProxy, Listen, ProxyOptions};
+use crate::AuthManager;
 use crate::config::ApiSpec;
-use crate::source::{RefreshReason, TokenSource};
-use crate::{AuthManager, SourceError, Token};
-
-/// A source that hands out `tok-1`, `tok-2`, ... and counts its calls.
-#[derive(Default)]
-struct Counting(AtomicUsize);
-
-#[async_trait]
-impl TokenSource for Counting {
-    async fn resolve(&self) -> Result<Token, SourceError> {
-        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok(Token::new(format!("tok-{n}"), None).unwrap())
-    }
-
-    async fn refresh(&self, _: RefreshReason) -> Result<Token, SourceError> {
-        self.resolve().await
-    }
-}
+use crate::source::counting::Counting;
 
 /// What the loopback API saw, and the tokens it refuses.
 #[derive(Default)]
@@ -115,7 +97,7 @@ async fn get(url: &str, key: &str) -> (StatusCode, String) {
 async fn a_tcp_proxy_adds_the_token_recovers_from_401_and_refuses_a_wrong_key() {
     let api = Arc::new(Api::default());
     let upstream = serve_api(api.clone()).await;
-    let source = Arc::new(Counting::default());
+    let source = Arc::new(Counting::new("tok-"));
     let manager = AuthManager::builder()
         .provider("corp", None, source.clone())
         .build();
@@ -166,7 +148,7 @@ async fn a_tcp_proxy_adds_the_token_recovers_from_401_and_refuses_a_wrong_key() 
             (bearer(2), "/v1/chat".into())
         ]
     );
-    assert_eq!(source.0.load(Ordering::SeqCst), 2);
+    assert_eq!(source.calls(), 2);
 
     // A wrong key and no key: 401 from the proxy itself; upstream sees nothing.
     for wrong in ["thpk_wrong", ""] {
@@ -176,11 +158,7 @@ async fn a_tcp_proxy_adds_the_token_recovers_from_401_and_refuses_a_wrong_key() 
         assert!(!body.contains(&key), "{body}");
     }
     assert_eq!(api.seen().len(), 3, "nothing more reached upstream");
-    assert_eq!(
-        source.0.load(Ordering::SeqCst),
-        2,
-        "and no token was asked for"
-    );
+    assert_eq!(source.calls(), 2, "and no token was asked for");
 
     // Stopping ends the server and removes the key file.
     stop.send(()).unwrap();

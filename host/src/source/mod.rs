@@ -6,6 +6,8 @@
 //! gets is decided by the [`SourceFactory`](crate::SourceFactory), above both.
 
 pub mod command;
+#[cfg(test)]
+pub(crate) mod counting;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 

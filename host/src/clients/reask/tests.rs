@@ -2,12 +2,9 @@
 //! counting source.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use async_trait::async_trait;
 
 use super::*;
-use crate::{RefreshReason, SourceError, TokenSource};
+use crate::source::counting::Counting;
 
 const NOW: u64 = 1_700_000_000_000;
 const MIN: u64 = 60_000;
@@ -126,32 +123,16 @@ fn the_ledger_is_bounded_and_forgets_ended_windows() {
     assert_eq!(ledger.handouts.len(), 1, "every other window had ended");
 }
 
-/// A source whose every call returns a new token `tN`, counted.
-#[derive(Default)]
-struct Counting(AtomicUsize);
-
-#[async_trait]
-impl TokenSource for Counting {
-    async fn resolve(&self) -> Result<Token, SourceError> {
-        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok(Token::new(format!("t{n}"), None).unwrap())
-    }
-
-    async fn refresh(&self, _: RefreshReason) -> Result<Token, SourceError> {
-        self.resolve().await
-    }
-}
-
 fn manager(source: Arc<Counting>) -> AuthManager {
     AuthManager::builder().provider("p", None, source).build()
 }
 
 #[tokio::test]
 async fn retries_refresh_once_and_first_asks_never_do() {
-    let source = Arc::new(Counting::default());
+    let source = Arc::new(Counting::new("t"));
     let manager = manager(source.clone());
     let ledger = Mutex::new(AskLedger::default());
-    let calls = || source.0.load(Ordering::SeqCst);
+    let calls = || source.calls();
     // Twenty new programs in a row: one source call.
     for pid in 0..20 {
         let token = answer(&manager, "p", None, &ask(pid, Some(5 * MIN)), &ledger).await;

@@ -252,6 +252,28 @@ impl CompiledCache {
     }
 }
 
+impl CheckedDir {
+    /// Reads entry `name`, a small one (a check file, a digest memo: at most
+    /// [`SMALL_ENTRY_BYTES`] are read), if the directory trusts it (see `open_entry`).
+    /// `None` if it does not exist; an error if it exists but must not be trusted.
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        use std::io::Read;
+        let Some(entry) = self.open_entry(name)? else {
+            return Ok(None);
+        };
+        let mut data = Vec::new();
+        entry
+            .file
+            .take(SMALL_ENTRY_BYTES)
+            .read_to_end(&mut data)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(data))
+    }
+}
+
+/// The most read of a small entry: check files and memos are under 200 bytes.
+const SMALL_ENTRY_BYTES: u64 = 64 << 10;
+
 /// An entry's file name: the plugin's digest and the engine's compatibility hash.
 fn entry_name(engine: &Engine, digest: &[u8; 32]) -> String {
     let mut hasher = Sha256Hasher(Sha256::new());

@@ -18,7 +18,7 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -114,22 +114,6 @@ impl CheckedDir {
     /// Whether this process may write entries.
     pub(super) fn writable(&self) -> bool {
         self.writable
-    }
-
-    /// Reads entry `name` (a small one: the check file beside an artifact), if it is a
-    /// regular file of the directory's owner. `None` if it does not exist; an error if it
-    /// exists but must not be trusted.
-    pub(super) fn read(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
-        let Some(entry) = self.open_entry(name)? else {
-            return Ok(None);
-        };
-        let mut data = Vec::with_capacity(entry.len as usize);
-        entry
-            .file
-            .take(MAX_ENTRY_BYTES)
-            .read_to_end(&mut data)
-            .map_err(|e| e.to_string())?;
-        Ok(Some(data))
     }
 
     /// Opens entry `name` without reading it, if it is a regular file of the directory's

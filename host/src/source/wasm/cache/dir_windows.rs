@@ -11,7 +11,7 @@
 //! section.
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::windows::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -71,21 +71,6 @@ impl CheckedDir {
     /// Whether this process may write entries: the user's cache is the user's.
     pub(super) fn writable(&self) -> bool {
         true
-    }
-
-    /// Reads entry `name` (a small one), if it is a regular file. `None` if it does not
-    /// exist.
-    pub(super) fn read(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
-        let Some(entry) = self.open_entry(name)? else {
-            return Ok(None);
-        };
-        let mut data = Vec::new();
-        entry
-            .file
-            .take(MAX_ENTRY_BYTES)
-            .read_to_end(&mut data)
-            .map_err(|e| e.to_string())?;
-        Ok(Some(data))
     }
 
     /// Opens entry `name` without reading it, if it is a regular file of at most
