@@ -13,6 +13,8 @@ use crate::support::cli::{Env, stderr, stdout};
 use crate::support::keyring::Keyring;
 use crate::support::registry::Registry;
 
+use super::{Home, plugin_bytes};
+
 const HELPER: &str = "/usr/bin/docker-credential-secretservice";
 const USER: &str = "publisher";
 const PASSWORD: &str = "s3cret-registry-password";
@@ -39,6 +41,15 @@ struct World {
     registry: Registry,
 }
 
+/// A registry that demands the login, with the plugin pushed, and a home whose provider
+/// "corp" pulls it; `None` (saying why) without `docker-registry` or `htpasswd`.
+fn login_registry() -> Option<(Registry, Home)> {
+    let registry = Registry::start_with_login(USER, PASSWORD)?;
+    registry.push_plugin("team/p", "v1", &plugin_bytes());
+    let home = Home::new(&registry.oci("team/p:v1"), "");
+    Some((registry, home))
+}
+
 impl World {
     fn start() -> Option<World> {
         if !Path::new(HELPER).is_file() {
@@ -46,21 +57,10 @@ impl World {
             return None;
         }
         let keyring = Keyring::start()?;
-        let registry = Registry::start_with_login(USER, PASSWORD)?;
-        registry.push_plugin(
-            "team/p",
-            "v1",
-            &std::fs::read(support::plugin("static-token")).unwrap(),
-        );
-        let env = Env::new();
-        let config = env.config(&format!(
-            "[model_providers.corp.auth]\nplugin = \"{}\"\n\
-             [model_providers.corp.auth.config]\ntoken = \"oci-token\"\n",
-            registry.oci("team/p:v1")
-        ));
+        let (registry, home) = login_registry()?;
         Some(World {
-            env,
-            config,
+            env: home.env,
+            config: home.config,
             keyring,
             registry,
         })
@@ -191,20 +191,9 @@ fn a_policy_that_restricts_commands_decides_whether_the_helper_runs() {
 #[test]
 fn a_helper_that_cannot_answer_means_an_anonymous_pull_and_a_warning_naming_it() {
     use std::os::unix::fs::PermissionsExt;
-    let Some(registry) = Registry::start_with_login(USER, PASSWORD) else {
+    let Some((_registry, Home { env, config })) = login_registry() else {
         return;
     };
-    registry.push_plugin(
-        "team/p",
-        "v1",
-        &std::fs::read(support::plugin("static-token")).unwrap(),
-    );
-    let env = Env::new();
-    let config = env.config(&format!(
-        "[model_providers.corp.auth]\nplugin = \"{}\"\n\
-         [model_providers.corp.auth.config]\ntoken = \"oci-token\"\n",
-        registry.oci("team/p:v1")
-    ));
     let bin = env.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     for (name, script) in [
