@@ -24,7 +24,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(200);
 /// source, which has its own deadline).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The largest answer accepted.
-const MAX_RESPONSE: usize = 1024 * 1024;
+pub(super) const MAX_RESPONSE: usize = 1024 * 1024;
 
 /// A connection to a broker. Requests on one client are sequential (`&mut self`).
 pub struct BrokerClient {
@@ -90,14 +90,12 @@ impl BrokerClient {
 
     /// `GET /v1/token/<provider>`: the broker's cached token, or a new one.
     pub async fn token(&mut self, provider: &str) -> Result<Token, BrokerError> {
-        let path = format!("/v1/token/{}", encode_segment(provider));
-        self.token_call(Method::GET, path, Vec::new()).await
+        self.send(provider, TokenCall::Token).await
     }
 
     /// `POST /v1/token/<provider>/refresh`: a new token from the source.
     pub async fn refresh(&mut self, provider: &str) -> Result<Token, BrokerError> {
-        let path = format!("/v1/token/{}/refresh", encode_segment(provider));
-        self.token_call(Method::POST, path, Vec::new()).await
+        self.send(provider, TokenCall::Refresh).await
     }
 
     /// `POST /v1/token/<provider>/unauthorized`: reports that a server rejected the token
@@ -107,39 +105,21 @@ impl BrokerClient {
         provider: &str,
         rejected: Fingerprint,
     ) -> Result<Token, BrokerError> {
-        let path = format!("/v1/token/{}/unauthorized", encode_segment(provider));
-        let body = UnauthorizedBody {
-            fingerprint: rejected.to_string(),
-        };
-        let body = serde_json::to_vec(&body).unwrap_or_default();
-        self.token_call(Method::POST, path, body).await
+        self.send(provider, TokenCall::Unauthorized(rejected)).await
     }
 
     /// `POST /v1/token/<provider>/ask`: the token for a client that runs tokenhost as a
     /// command. The broker tells that program's retry from its first ask (see
     /// [`AskLedger`](crate::clients::AskLedger)).
     pub async fn ask(&mut self, provider: &str, ask: &ClientAsk) -> Result<Token, BrokerError> {
-        let path = format!("/v1/token/{}/ask", encode_segment(provider));
-        let body = serde_json::to_vec(ask).unwrap_or_default();
-        self.token_call(Method::POST, path, body).await
+        self.send(provider, TokenCall::Ask(*ask)).await
     }
 
-    async fn token_call(
-        &mut self,
-        method: Method,
-        path: String,
-        body: Vec<u8>,
-    ) -> Result<Token, BrokerError> {
+    /// One of the token requests.
+    pub async fn send(&mut self, provider: &str, call: TokenCall) -> Result<Token, BrokerError> {
+        let (method, path, body) = call.request(provider);
         let body: TokenBody = self.call(method, path, body).await?;
-        let token = Token::new(body.token, body.expires_at_ms).map_err(|e| {
-            BrokerError::Transport(format!("the broker sent an unusable token: {e}"))
-        })?;
-        if token.fingerprint().to_string() != body.fingerprint {
-            return Err(BrokerError::Transport(
-                "the broker's token does not match its fingerprint".into(),
-            ));
-        }
-        Ok(token)
+        token_of(body)
     }
 
     async fn call<T: DeserializeOwned>(
@@ -180,19 +160,88 @@ impl BrokerClient {
             .map_err(|_| {
                 BrokerError::Transport(format!("no answer within {} s", self.timeout.as_secs()))
             })??;
-        if status == StatusCode::OK {
-            return serde_json::from_slice(&body)
-                .map_err(|e| transport(&format!("the answer to {path} is not the protocol"), &e));
+        decode(status.as_u16(), &body, &path)
+    }
+}
+
+/// A request for a token: the same four for every kind of client.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum TokenCall {
+    /// `GET /v1/token/<provider>`: the broker's cached token, or a new one.
+    Token,
+    /// `POST /v1/token/<provider>/refresh`: a new token from the source.
+    Refresh,
+    /// `POST /v1/token/<provider>/ask`: the token for a program that runs tokenhost as a
+    /// command (see [`AskLedger`](crate::clients::AskLedger)).
+    Ask(ClientAsk),
+    /// `POST /v1/token/<provider>/unauthorized`: the token with this fingerprint was
+    /// rejected; the answer is the token to retry with.
+    Unauthorized(Fingerprint),
+}
+
+impl TokenCall {
+    /// The method, path and JSON body of this call for `provider`.
+    pub(super) fn request(&self, provider: &str) -> (Method, String, Vec<u8>) {
+        let provider = encode_segment(provider);
+        match self {
+            TokenCall::Token => (Method::GET, format!("/v1/token/{provider}"), Vec::new()),
+            TokenCall::Refresh => (
+                Method::POST,
+                format!("/v1/token/{provider}/refresh"),
+                Vec::new(),
+            ),
+            TokenCall::Ask(ask) => (
+                Method::POST,
+                format!("/v1/token/{provider}/ask"),
+                serde_json::to_vec(ask).unwrap_or_default(),
+            ),
+            TokenCall::Unauthorized(rejected) => (
+                Method::POST,
+                format!("/v1/token/{provider}/unauthorized"),
+                serde_json::to_vec(&UnauthorizedBody {
+                    fingerprint: rejected.to_string(),
+                })
+                .unwrap_or_default(),
+            ),
         }
-        match serde_json::from_slice::<ErrorBody>(&body) {
-            Ok(error) => Err(BrokerError::Remote {
-                status: status.as_u16(),
-                kind: error.kind,
-                message: error.error,
-            }),
-            Err(_) => Err(BrokerError::Transport(format!(
-                "HTTP {status} from {path} without an error body"
-            ))),
-        }
+    }
+}
+
+/// The token in a token answer, checked: a usable token whose fingerprint is the one
+/// the broker sent.
+pub(super) fn token_of(body: TokenBody) -> Result<Token, BrokerError> {
+    let token = Token::new(body.token, body.expires_at_ms)
+        .map_err(|e| BrokerError::Transport(format!("the broker sent an unusable token: {e}")))?;
+    if token.fingerprint().to_string() != body.fingerprint {
+        return Err(BrokerError::Transport(
+            "the broker's token does not match its fingerprint".into(),
+        ));
+    }
+    Ok(token)
+}
+
+/// The answer to `path` with HTTP `status` and `body`: the protocol's value for 200,
+/// else the broker's error ([`BrokerError::Remote`]), or a transport error when the
+/// answer is not the protocol.
+pub(super) fn decode<T: DeserializeOwned>(
+    status: u16,
+    body: &[u8],
+    path: &str,
+) -> Result<T, BrokerError> {
+    if status == StatusCode::OK.as_u16() {
+        return serde_json::from_slice(body).map_err(|e| {
+            BrokerError::Transport(format!("the answer to {path} is not the protocol: {e}"))
+        });
+    }
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(error) => Err(BrokerError::Remote {
+            status,
+            kind: error.kind,
+            message: error.error,
+        }),
+        Err(_) => Err(BrokerError::Transport(format!(
+            "HTTP {status} from {path} without an error body"
+        ))),
     }
 }

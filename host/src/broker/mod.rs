@@ -31,6 +31,8 @@
 //! - `GET /v1/providers` -> `{"providers": [{provider, fingerprint, expires_at_ms, valid,
 //!   source_calls, last_error}]}` (never a token)
 
+#[cfg(unix)]
+mod blocking;
 mod body;
 mod client;
 mod limits;
@@ -40,7 +42,9 @@ mod server;
 mod transport;
 
 pub use crate::paths::{check_private_dir, prepare_private_dir};
-pub use client::{BrokerClient, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+#[cfg(unix)]
+pub use blocking::BlockingClient;
+pub use client::{BrokerClient, CONNECT_TIMEOUT, REQUEST_TIMEOUT, TokenCall};
 pub use limits::Limits;
 #[cfg(unix)]
 pub use path::socket_path_in;

@@ -19,6 +19,12 @@ mod request;
 mod serve;
 mod token;
 
+/// The lean front's command line (`src/front/args.rs`), for the test that checks it
+/// against this parser.
+#[cfg(all(test, unix))]
+#[path = "../front/args.rs"]
+mod front_args;
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;

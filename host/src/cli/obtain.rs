@@ -14,8 +14,8 @@
 
 use std::path::Path;
 
-use tokenhost::broker::{BrokerClient, BrokerError, ErrorKind, socket_dir, socket_path};
-use tokenhost::clients::{self, ClientAsk, LedgerFile, RejectedTokens};
+use tokenhost::broker::{BrokerClient, socket_dir, socket_path};
+use tokenhost::clients::{self, Brokered, ClientAsk, CommandAsk, LedgerFile, RejectedTokens};
 use tokenhost::config::Config;
 use tokenhost::token::Fingerprint;
 use tokenhost::{Prepared, Token};
@@ -46,12 +46,7 @@ pub(super) fn token(prepared: Prepared, provider: &str, ask: Ask) -> Result<Toke
     let rejected = RejectedTokens::for_config(config.path());
     let brokered = match ask.no_broker {
         true => None,
-        false => super::current_thread_runtime()?.block_on(from_broker(
-            &socket_path(config.path()),
-            provider,
-            ask,
-            &rejected,
-        ))?,
+        false => from_broker(&socket_path(config.path()), provider, ask, &rejected)?,
     };
     if let Some(token) = brokered {
         return Ok(token);
@@ -125,79 +120,29 @@ pub(super) fn report_rejected(
 
 /// The token from the broker at `socket`, `None` to resolve in-process (no broker, or it
 /// did not answer), or the broker's error.
-async fn from_broker(
+fn from_broker(
     socket: &Path,
     provider: &str,
     ask: Ask,
     rejected: &RejectedTokens,
 ) -> Result<Option<Token>, Failure> {
-    let socket_shown = socket.display();
-    let mut client = match BrokerClient::try_connect(socket).await {
-        Ok(client) => client,
-        // A socket (or pipe) that is there but does not answer is worth a line.
-        Err(e @ BrokerError::NotRunning { .. }) if !no_endpoint(&e) => {
-            tracing::info!("{e}; resolving in-process");
-            return Ok(None);
-        }
-        Err(e @ BrokerError::NotRunning { .. }) => {
-            tracing::debug!("{e}; resolving in-process");
-            return Ok(None);
-        }
-        Err(e) => {
-            tracing::warn!("not using the broker at {socket_shown} ({e}); resolving in-process");
-            return Ok(None);
+    let runtime = super::current_thread_runtime()?;
+    let answer = match runtime.block_on(BrokerClient::try_connect(socket)) {
+        Err(e) => Brokered::unreachable(socket, e),
+        Ok(mut client) => {
+            let ask = CommandAsk {
+                client: ask.client,
+                refresh: ask.refresh,
+            };
+            clients::from_broker(socket, provider, ask, rejected, |call| {
+                runtime.block_on(client.send(provider, call))
+            })
         }
     };
-    let mut answer = match (ask.refresh, &ask.client) {
-        (true, _) => client.refresh(provider).await,
-        (false, Some(asking)) => match client.ask(provider, asking).await {
-            // A broker from before `ask`: its plain token, without retry detection.
-            Err(BrokerError::Remote {
-                kind: ErrorKind::NotFound,
-                ..
-            }) => client.token(provider).await,
-            answer => answer,
-        },
-        (false, None) => client.token(provider).await,
-    };
-    if let Ok(token) = &answer
-        && rejected.contains(provider, &token.fingerprint())
-    {
-        tracing::info!(
-            "the broker's token {} was reported rejected; asking it for another",
-            token.fingerprint()
-        );
-        answer = client.unauthorized(provider, token.fingerprint()).await;
-    }
+    answer.log(socket);
     match answer {
-        Ok(token) => {
-            tracing::info!(
-                "token {} from the broker at {socket_shown}",
-                token.fingerprint()
-            );
-            Ok(Some(token))
-        }
-        Err(BrokerError::Remote {
-            kind: ErrorKind::UnknownProvider,
-            ..
-        }) => {
-            tracing::warn!(
-                "the broker at {socket_shown} does not know provider \"{provider}\" (send it \
-                 SIGHUP or restart it to reload its config); resolving in-process"
-            );
-            Ok(None)
-        }
-        Err(BrokerError::Remote { message, .. }) => Err(Failure::source(message)),
-        Err(e) => {
-            tracing::warn!("broker at {socket_shown} did not answer ({e}); resolving in-process");
-            Ok(None)
-        }
+        Brokered::Token(token) => Ok(Some(token)),
+        Brokered::Failed(message) => Err(Failure::source(message)),
+        Brokered::InProcess { .. } => Ok(None),
     }
-}
-
-/// Whether `error` says there is no socket (Windows: no pipe) at all, rather than one
-/// that does not answer.
-fn no_endpoint(error: &BrokerError) -> bool {
-    matches!(error, BrokerError::NotRunning { source, .. }
-        if source.kind() == std::io::ErrorKind::NotFound)
 }

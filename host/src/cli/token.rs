@@ -1,7 +1,7 @@
 //! `tokenhost token`: one token on stdout, nothing else. Where it comes from (a broker or
 //! this process) is [`obtain`](super::obtain)'s business; `--refresh` asks for a new one.
 
-use tokenhost::clients::{ClientAsk, DEFAULT_CLIENT_REUSE, kubectl};
+use tokenhost::clients::{ClientAsk, kubectl};
 
 use super::obtain::Ask;
 use super::{ConfigArg, Failure};
@@ -45,33 +45,16 @@ enum Format {
     ExecCredential,
 }
 
-/// The calling program, if its re-asks are to be read as retries: not for `--refresh`
-/// (an explicit ask), not with a reuse time of 0, not for a person at a terminal (stdin is
-/// a tty: they may simply ask twice; kubectl is never a person), and not when the parent
-/// cannot be named (see [`parent_process`](tokenhost::sys::parent_process)).
-fn client_ask(format: Format, reuse_ms: Option<u64>, refresh: bool) -> Option<ClientAsk> {
-    use std::io::IsTerminal;
-    if refresh {
-        return None;
-    }
-    let reuse_ms = match (format, reuse_ms) {
-        (_, Some(0)) => return None,
-        (Format::ExecCredential, reuse) => reuse,
-        (_, _) if std::io::stdin().is_terminal() => return None,
-        (_, reuse) => Some(reuse.unwrap_or(DEFAULT_CLIENT_REUSE.as_millis() as u64)),
-    };
-    Some(ClientAsk {
-        caller: tokenhost::sys::parent_process()?,
-        reuse_ms,
-    })
-}
-
 /// Runs `tokenhost token`.
 pub fn run(args: TokenArgs) -> Result<(), Failure> {
     let prepared = args.config.prepare(Some(&args.provider))?;
     let format = if args.json { Format::Json } else { args.format };
     let ask = Ask {
-        client: client_ask(format, args.client_reuse_ms, args.refresh),
+        client: ClientAsk::of_parent(
+            args.client_reuse_ms,
+            format == Format::ExecCredential,
+            args.refresh,
+        ),
         refresh: args.refresh,
         no_broker: args.no_broker,
     };
@@ -171,5 +154,63 @@ mod tests {
                 (Ok(_), _) => panic!("{line}: the fast path accepts what the full parser does not"),
             }
         }
+    }
+
+    /// The lean front of `tokenhost` (Unix) answers only lines that the full parser
+    /// reads as a plain `token` for the same provider, config and reuse time.
+    #[cfg(unix)]
+    #[test]
+    fn the_front_answers_only_what_the_full_parser_reads_the_same() {
+        use super::super::front_args;
+        for line in [
+            "tokenhost token corp",
+            "tokenhost token corp -c /x.toml",
+            "tokenhost token -c /x.toml corp",
+            "tokenhost token --config=/x.toml corp --client-reuse-ms 0",
+            "tokenhost token corp --client-reuse-ms=300000 --config /x.toml",
+            "tokenhost token corp -c /x.toml -c /y.toml",
+            "tokenhost token corp -c",
+            "tokenhost token corp -c --json",
+            "tokenhost token corp --config=",
+            "tokenhost token corp --client-reuse-ms -1",
+            "tokenhost token corp --client-reuse-ms x",
+            "tokenhost token corp -v",
+            "tokenhost -v token corp",
+            "tokenhost token corp --refresh",
+            "tokenhost token corp --no-broker",
+            "tokenhost token corp --json",
+            "tokenhost token corp --policy p.toml",
+            "tokenhost token corp --format text",
+            "tokenhost token corp extra",
+            "tokenhost token -- corp",
+            "tokenhost token - corp",
+            "tokenhost token",
+            "tokenhost token --help",
+            "tokenhost token corp -h",
+            "tokenhost status corp",
+            "tokenhost --version",
+            "tokenhost",
+        ] {
+            let args: Vec<std::ffi::OsString> = line.split(' ').map(Into::into).collect();
+            let Some(lean) = front_args::parse(&args) else {
+                continue;
+            };
+            let Ok(Cli {
+                verbose: 0,
+                command: Command::Token(full),
+            }) = Cli::try_parse_from(&args)
+            else {
+                panic!("{line}: the front answers what the full parser reads otherwise");
+            };
+            let plain = format!(
+                "{} {:?} [] false 0 false false {:?}",
+                lean.provider, lean.config, lean.client_reuse_ms
+            );
+            assert_eq!(fields(&full), plain, "{line}");
+        }
+        let args =
+            |line: &str| -> Vec<std::ffi::OsString> { line.split(' ').map(Into::into).collect() };
+        assert!(front_args::parse(&args("tokenhost token corp -c /x.toml")).is_some());
+        assert!(front_args::parse(&args("tokenhost token corp -v")).is_none());
     }
 }

@@ -8,12 +8,14 @@
 //! [`RejectedTokens`] is for. Others only ask again (Codex, kubectl): the [`AskLedger`]
 //! tells such a retry from a first ask.
 
+mod brokered;
 pub mod git;
 pub mod kubectl;
 mod reask;
 mod rejected;
 mod state_file;
 
+pub use brokered::{Brokered, CommandAsk, from_broker};
 pub use reask::{
     Answer, AskLedger, ClientAsk, DEFAULT_CLIENT_REUSE, LedgerFile, LedgerStore, MAX_HANDOUTS,
     answer,

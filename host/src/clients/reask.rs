@@ -54,6 +54,32 @@ pub struct ClientAsk {
     pub reuse_ms: Option<u64>,
 }
 
+impl ClientAsk {
+    /// The program that runs `tokenhost token` (this process's parent), if its re-asks
+    /// are to be read as retries. Not for an explicit `refresh`, not with a reuse time of
+    /// 0, not for a person at a terminal (stdin is a tty: they may simply ask twice), and
+    /// not when the parent cannot be named (see
+    /// [`parent_process`](crate::sys::parent_process)). `told_until`: the client is told
+    /// how long to reuse the token (kubectl's ExecCredential, never a person); without a
+    /// `reuse_ms` it then reuses it until then. Otherwise the reuse time defaults to
+    /// [`DEFAULT_CLIENT_REUSE`].
+    pub fn of_parent(reuse_ms: Option<u64>, told_until: bool, refresh: bool) -> Option<ClientAsk> {
+        use std::io::IsTerminal;
+        if refresh || reuse_ms == Some(0) {
+            return None;
+        }
+        let reuse_ms = match told_until {
+            true => reuse_ms,
+            false if std::io::stdin().is_terminal() => return None,
+            false => Some(reuse_ms.unwrap_or(DEFAULT_CLIENT_REUSE.as_millis() as u64)),
+        };
+        Some(ClientAsk {
+            caller: crate::sys::parent_process()?,
+            reuse_ms,
+        })
+    }
+}
+
 /// What was handed out to which program, and until when a re-ask means "rejected".
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct AskLedger {

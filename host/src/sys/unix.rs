@@ -14,6 +14,45 @@ pub fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// The effective uid of the process at the other end of the connected Unix socket `fd`,
+/// from the kernel (`SO_PEERCRED` on Linux, `getpeereid` on macOS): what the peer cannot
+/// lie about.
+pub fn peer_uid(fd: std::os::fd::RawFd) -> std::io::Result<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut cred = libc::ucred {
+            pid: 0,
+            uid: 0,
+            gid: 0,
+        };
+        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+        // SAFETY: `cred` and `len` are valid for writes of the sizes given; the kernel
+        // writes at most `len` bytes.
+        let status = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_PEERCRED,
+                (&raw mut cred).cast(),
+                &mut len,
+            )
+        };
+        match status {
+            0 => Ok(cred.uid),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let (mut uid, mut gid) = (0, 0);
+        // SAFETY: both out-pointers are valid for writes.
+        match unsafe { libc::getpeereid(fd, &mut uid, &mut gid) } {
+            0 => Ok(uid),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    }
+}
+
 /// Where the administrator's system policy lives: `/etc/tokenhost/policy.toml` (macOS
 /// too: `/etc` is root's there as well).
 pub fn system_policy_path() -> std::path::PathBuf {

@@ -120,29 +120,58 @@ pub(in crate::broker) fn admit(stream: &Accepted) -> Result<(), String> {
 /// directory is not private to this user, and a broker run by another user.
 /// [`BrokerError::NotRunning`] when there is no socket file or nobody listens.
 pub(in crate::broker) async fn connect(socket: &Path) -> Result<Connected, BrokerError> {
-    let not_running = |source| BrokerError::NotRunning {
-        socket: socket.to_path_buf(),
-        source,
-    };
-    fs::symlink_metadata(socket).map_err(not_running)?;
-    check_private_dir(socket.parent().unwrap_or(Path::new("/")))?;
+    before_connect(socket)?;
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(socket))
         .await
-        .map_err(|_| not_running(std::io::ErrorKind::TimedOut.into()))?
-        .map_err(not_running)?;
-    let peer = stream.peer_cred().map_err(|source| BrokerError::Io {
+        .map_err(|_| not_running(socket, std::io::ErrorKind::TimedOut.into()))?
+        .map_err(|e| not_running(socket, e))?;
+    check_server(socket, stream.as_raw_fd())?;
+    Ok(stream)
+}
+
+/// [`connect`] without an async runtime: the same checks, a blocking socket. A local
+/// connect does not wait (a listening socket takes it or refuses at once), so there is no
+/// connect timeout to apply; reads and writes wait at most [`CONNECT_TIMEOUT`] until the
+/// caller sets its own.
+pub(in crate::broker) fn connect_blocking(
+    socket: &Path,
+) -> Result<std::os::unix::net::UnixStream, BrokerError> {
+    before_connect(socket)?;
+    let stream =
+        std::os::unix::net::UnixStream::connect(socket).map_err(|e| not_running(socket, e))?;
+    check_server(socket, stream.as_raw_fd())?;
+    Ok(stream)
+}
+
+fn not_running(socket: &Path, source: std::io::Error) -> BrokerError {
+    BrokerError::NotRunning {
+        socket: socket.to_path_buf(),
+        source,
+    }
+}
+
+/// A socket file is there, in a directory private to this user.
+fn before_connect(socket: &Path) -> Result<(), BrokerError> {
+    fs::symlink_metadata(socket).map_err(|e| not_running(socket, e))?;
+    check_private_dir(socket.parent().unwrap_or(Path::new("/")))?;
+    Ok(())
+}
+
+/// The process that accepted our connection on `fd` runs as this user.
+fn check_server(socket: &Path, fd: std::os::fd::RawFd) -> Result<(), BrokerError> {
+    let peer = crate::sys::peer_uid(fd).map_err(|source| BrokerError::Io {
         what: "cannot read the peer credentials of",
         path: socket.to_path_buf(),
         source,
     })?;
     let ours = our_uid();
-    if !peer_allowed(ours, peer.uid()) {
+    if !peer_allowed(ours, peer) {
         return Err(BrokerError::WrongPeer {
             ours: format!("uid {ours}"),
-            peer: format!("uid {}", peer.uid()),
+            peer: format!("uid {peer}"),
         });
     }
-    Ok(stream)
+    Ok(())
 }
 
 /// SIGHUP: reload the config.

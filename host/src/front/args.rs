@@ -1,0 +1,68 @@
+//! The one command line the front answers by itself: `tokenhost token <provider>` with
+//! at most a config path and a client reuse time. Anything else (another command, any
+//! other option, `-v`, help, a malformed line) is `None`: the full command decides, and
+//! prints exactly what it always did. Whatever this accepts, the full parser accepts
+//! and reads the same way (a test in the full command checks both on the same lines).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// A `tokenhost token` command line the front can answer.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LeanToken {
+    /// The provider id.
+    pub provider: String,
+    /// `-c`/`--config`, if given.
+    pub config: Option<PathBuf>,
+    /// `--client-reuse-ms`, if given.
+    pub client_reuse_ms: Option<u64>,
+}
+
+/// `args` (with the program name first) as a [`LeanToken`], or `None`.
+pub fn parse(args: &[OsString]) -> Option<LeanToken> {
+    let mut words = args.iter().skip(1).map(|a| a.to_str());
+    if words.next()?? != "token" {
+        return None;
+    }
+    let mut provider = None;
+    let mut config = None;
+    let mut reuse = None;
+    while let Some(word) = words.next() {
+        let word = word?;
+        let (name, inline) = match word.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value)),
+            _ => (word, None),
+        };
+        match name {
+            "-c" | "--config" if config.is_none() => {
+                let value = value(inline, &mut words)?;
+                config = Some(PathBuf::from(value));
+            }
+            "--client-reuse-ms" if reuse.is_none() => {
+                reuse = Some(value(inline, &mut words)?.parse().ok()?);
+            }
+            _ if !word.starts_with('-') && provider.is_none() => {
+                provider = Some(word.to_string());
+            }
+            _ => return None,
+        }
+    }
+    Some(LeanToken {
+        provider: provider?,
+        config,
+        client_reuse_ms: reuse,
+    })
+}
+
+/// An option's value: given with `=`, or the next word, which must not look like an
+/// option (the full parser refuses those) and must not be empty.
+fn value<'a>(
+    inline: Option<&'a str>,
+    words: &mut impl Iterator<Item = Option<&'a str>>,
+) -> Option<&'a str> {
+    let value = match inline {
+        Some(value) => value,
+        None => words.next()??,
+    };
+    (!value.is_empty() && !value.starts_with('-')).then_some(value)
+}
