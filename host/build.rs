@@ -1,4 +1,5 @@
-//! Link options for the `tokenhost` binary (not the library, tests or benchmarks).
+//! Link options for the binaries, `tokenhost` (the lean front) and `tokenhost-engine`
+//! (not the library, tests or benchmarks).
 //!
 //! On Linux with glibc the binary is linked with packed relative relocations
 //! (`-z pack-relative-relocs`, DT_RELR): a position-independent executable of this size

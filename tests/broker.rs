@@ -435,4 +435,5 @@ fn unauthorized_by_fingerprint_renews_the_token() {
         (404, Some("unknown_provider"))
     );
 }
+mod front;
 mod sandbox;

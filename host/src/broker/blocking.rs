@@ -55,10 +55,10 @@ impl BlockingClient {
              application/json\r\ncontent-length: {}\r\n\r\n",
             body.len()
         );
-        let seconds = self.timeout.as_secs();
+        let waited = self.timeout;
         let transport = |what: &str, e: std::io::Error| match e.kind() {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                BrokerError::Transport(format!("no answer within {seconds} s"))
+                BrokerError::Transport(format!("no answer within {waited:?}"))
             }
             _ => BrokerError::Transport(format!("{what}: {e}")),
         };
@@ -163,3 +163,7 @@ fn parse_length(value: &str) -> std::io::Result<usize> {
 fn invalid(what: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string())
 }
+
+#[cfg(test)]
+#[path = "blocking_tests.rs"]
+mod tests;

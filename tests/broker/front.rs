@@ -1,0 +1,189 @@
+//! The lean front of `tokenhost` (Unix): a brokered token needs nothing but the front,
+//! and everything the front does not answer goes to `tokenhost-engine` beside it before
+//! any request reaches the broker. A front installed alone shows which is which: what it
+//! answers works, what it hands over fails with exit 2 naming the missing file.
+
+use super::*;
+use crate::support;
+
+/// `tokenhost` alone in `<env>/lone/` (a hard link, or a copy across file systems).
+fn lone_front(env: &Env) -> PathBuf {
+    let dir = env.path().join("lone");
+    std::fs::create_dir_all(&dir).unwrap();
+    let front = dir.join("tokenhost");
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_tokenhost"), &front).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_tokenhost"), &front).unwrap();
+    }
+    front
+}
+
+/// Runs `front` with `args` in `env`, with `envs` set.
+fn run(env: &Env, front: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(front);
+    support::isolate(&mut command, env.path())
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null());
+    command.output().unwrap()
+}
+
+/// The exit and message of a front that had to hand over to a missing engine.
+fn assert_handed_over(output: &Output, front: &Path, what: &str) {
+    let engine = front.with_file_name("tokenhost-engine");
+    assert_eq!(output.status.code(), Some(2), "{what}: {}", stderr(output));
+    assert!(output.stdout.is_empty(), "{what}");
+    let err = stderr(output);
+    assert!(
+        err.contains(&format!("cannot run {} (", engine.display()))
+            && err.contains("tokenhost needs it installed beside itself"),
+        "{what}: {err}"
+    );
+}
+
+#[test]
+fn a_brokered_token_needs_only_the_front() {
+    let mut env = Env::new();
+    let config = env.config(&[("a", "tok")]);
+    env.serve(&config);
+    let front = lone_front(&env);
+    let config_arg = config.to_str().unwrap();
+    let with_equals = format!("--config={config_arg}");
+    for args in [
+        vec!["token", "a", "-c", config_arg],
+        vec![
+            "token",
+            "--config",
+            config_arg,
+            "a",
+            "--client-reuse-ms",
+            "0",
+        ],
+        vec!["token", &with_equals, "a", "--client-reuse-ms=0"],
+    ] {
+        let out = run(&env, &front, &args, &[]);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "tok-1\n", "{args:?}");
+        assert!(out.stderr.is_empty(), "{args:?}: {}", stderr(&out));
+    }
+    // $TOKENHOST_CONFIG names the config as -c does.
+    let envs = [("TOKENHOST_CONFIG", config_arg)];
+    let out = run(
+        &env,
+        &front,
+        &["token", "a", "--client-reuse-ms", "0"],
+        &envs,
+    );
+    assert_eq!(stdout(&out), "tok-1\n", "{}", stderr(&out));
+    assert_eq!(env.count("a"), 1, "one source call for every ask");
+    // The first ask said this program reuses a token for 300 s: asking again now is its
+    // retry, which the front reports to the broker as the full command would.
+    let out = run(&env, &front, &["token", "a", "-c", config_arg], &[]);
+    assert_eq!(stdout(&out), "tok-2\n", "{}", stderr(&out));
+    assert_eq!(env.count("a"), 2);
+}
+
+#[test]
+fn the_front_hands_over_before_asking_the_broker_whenever_it_could_answer_differently() {
+    let mut env = Env::new();
+    let config = env.config(&[("a", "tok"), ("b", "other")]);
+    env.serve(&config);
+    let front = lone_front(&env);
+    let c = config.to_str().unwrap();
+    let policy = env.path().join("policy.toml");
+    std::fs::write(&policy, "").unwrap();
+    let policy = policy.to_str().unwrap();
+    let cases: [(&str, Vec<&str>, Vec<(&str, &str)>); 10] = [
+        ("-v", vec!["token", "b", "-c", c, "-v"], vec![]),
+        (
+            "--refresh",
+            vec!["token", "b", "-c", c, "--refresh"],
+            vec![],
+        ),
+        ("--json", vec!["token", "b", "-c", c, "--json"], vec![]),
+        (
+            "--no-broker",
+            vec!["token", "b", "-c", c, "--no-broker"],
+            vec![],
+        ),
+        (
+            "--policy",
+            vec!["token", "b", "-c", c, "--policy", policy],
+            vec![],
+        ),
+        (
+            "$TOKENHOST_POLICY",
+            vec!["token", "b", "-c", c],
+            vec![("TOKENHOST_POLICY", policy)],
+        ),
+        (
+            "$RUST_LOG",
+            vec!["token", "b", "-c", c],
+            vec![("RUST_LOG", "info")],
+        ),
+        (
+            "an unknown provider",
+            vec!["token", "nope", "-c", c],
+            vec![],
+        ),
+        ("another command", vec!["status", "-c", c], vec![]),
+        ("--version", vec!["--version"], vec![]),
+    ];
+    for (what, args, envs) in cases {
+        assert_handed_over(&run(&env, &front, &args, &envs), &front, what);
+    }
+    // A config that no longer loads is the full command's error, even though the broker
+    // still serves what it loaded.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}\nnot toml [")).unwrap();
+    let out = run(&env, &front, &["token", "b", "-c", c], &[]);
+    assert_handed_over(&out, &front, "a broken config");
+    std::fs::write(&config, text).unwrap();
+    assert_eq!(env.count("b"), 0, "no request reached the broker");
+    // With nothing to stop it, the same front answers.
+    assert_eq!(
+        stdout(&run(&env, &front, &["token", "b", "-c", c], &[])),
+        "other-1\n"
+    );
+}
+
+#[test]
+fn without_a_broker_the_front_hands_over_and_the_engine_answers() {
+    let env = Env::new();
+    let config = env.config(&[("a", "tok")]);
+    let c = config.to_str().unwrap();
+    // A `tokenhost-engine` on PATH is never what runs: only the one beside the front.
+    let impostor = env.path().join("impostor");
+    std::fs::create_dir(&impostor).unwrap();
+    let script = impostor.join("tokenhost-engine");
+    std::fs::write(&script, "#!/bin/sh\necho impostor\n").unwrap();
+    std::fs::set_permissions(&script, mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", impostor.display());
+    let front = lone_front(&env);
+    let out = run(&env, &front, &["token", "a", "-c", c], &[("PATH", &path)]);
+    assert_handed_over(&out, &front, "no broker");
+    assert_eq!(env.count("a"), 0);
+    // Installed as it should be, the same line runs the source in-process.
+    let out = env.token(&["a"], &config);
+    assert_eq!(stdout(&out), "tok-1\n", "{}", stderr(&out));
+}
+
+#[test]
+fn the_engine_is_found_beside_the_file_the_front_runs_from_not_beside_a_link_to_it() {
+    let env = Env::new();
+    let front = lone_front(&env);
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_tokenhost-engine"),
+        front.with_file_name("tokenhost-engine"),
+    )
+    .unwrap();
+    let elsewhere = env.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let link = elsewhere.join("tokenhost");
+    std::os::unix::fs::symlink(&front, &link).unwrap();
+    let out = run(&env, &link, &["--version"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("tokenhost {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
