@@ -92,7 +92,8 @@ fn the_front_hands_over_before_asking_the_broker_whenever_it_could_answer_differ
     let policy = env.path().join("policy.toml");
     std::fs::write(&policy, "").unwrap();
     let policy = policy.to_str().unwrap();
-    let cases: [(&str, Vec<&str>, Vec<(&str, &str)>); 10] = [
+    type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>);
+    let cases: [Case; 10] = [
         ("-v", vec!["token", "b", "-c", c, "-v"], vec![]),
         (
             "--refresh",
