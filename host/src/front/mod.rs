@@ -151,8 +151,11 @@ fn exec_engine(args: &[OsString], no_broker: bool) -> ExitCode {
 }
 
 /// The full command's file: beside this program's own (the file the kernel ran, links
-/// resolved), never looked up in `PATH`.
+/// resolved: Linux's `/proc/self/exe` is resolved already, macOS gives the path that was
+/// run, which may be a link), never looked up in `PATH`.
 fn engine_path() -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
+    let exe = std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
     exe.with_file_name(ENGINE)
 }
