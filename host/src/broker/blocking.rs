@@ -132,13 +132,17 @@ impl BlockingClient {
         Ok(text.trim_end_matches(['\r', '\n']).to_string())
     }
 
-    /// Lets the next read wait until `deadline` at most.
+    /// Lets the next read wait until `deadline` at most (a read from what is buffered
+    /// already does not wait, and needs no new timeout).
     fn wait_until(&self, deadline: Instant) -> std::io::Result<()> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(std::io::ErrorKind::TimedOut.into());
         }
-        self.stream.get_ref().set_read_timeout(Some(left))
+        match self.stream.buffer().is_empty() {
+            true => self.stream.get_ref().set_read_timeout(Some(left)),
+            false => Ok(()),
+        }
     }
 }
 
