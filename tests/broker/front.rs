@@ -93,14 +93,18 @@ fn the_front_hands_over_before_asking_the_broker_whenever_it_could_answer_differ
     std::fs::write(&policy, "").unwrap();
     let policy = policy.to_str().unwrap();
     type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>);
-    let cases: [Case; 10] = [
+    let cases: [Case; 11] = [
         ("-v", vec!["token", "b", "-c", c, "-v"], vec![]),
         (
             "--refresh",
             vec!["token", "b", "-c", c, "--refresh"],
             vec![],
         ),
-        ("--json", vec!["token", "b", "-c", c, "--json"], vec![]),
+        (
+            "an unknown format",
+            vec!["token", "b", "-c", c, "--format", "yaml"],
+            vec![],
+        ),
         (
             "--no-broker",
             vec!["token", "b", "-c", c, "--no-broker"],
@@ -120,6 +124,14 @@ fn the_front_hands_over_before_asking_the_broker_whenever_it_could_answer_differ
             "$RUST_LOG",
             vec!["token", "b", "-c", c],
             vec![("RUST_LOG", "info")],
+        ),
+        (
+            "kubectl asking for an unknown apiVersion",
+            vec!["token", "b", "-c", c, "--format", "exec-credential"],
+            vec![(
+                "KUBERNETES_EXEC_INFO",
+                r#"{"apiVersion":"client.authentication.k8s.io/v9"}"#,
+            )],
         ),
         (
             "an unknown provider",
@@ -187,4 +199,57 @@ fn the_engine_is_found_beside_the_file_the_front_runs_from_not_beside_a_link_to_
         stdout(&out),
         format!("tokenhost {}\n", env!("CARGO_PKG_VERSION"))
     );
+}
+
+#[test]
+fn the_front_prints_every_format_as_the_full_command_does() {
+    let mut env = Env::new();
+    let config = env.config(&[("a", "tok")]);
+    env.serve(&config);
+    let front = lone_front(&env);
+    let c = config.to_str().unwrap();
+    let engine = |args: &[&str], envs: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tokenhost-engine"));
+        support::isolate(&mut command, env.path())
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null());
+        command.output().unwrap()
+    };
+    let v1beta1 = [(
+        "KUBERNETES_EXEC_INFO",
+        r#"{"apiVersion":"client.authentication.k8s.io/v1beta1","spec":{"interactive":false}}"#,
+    )];
+    for (args, envs) in [
+        (vec!["token", "a", "-c", c, "--json"], &[][..]),
+        (vec!["token", "a", "-c", c, "--format=json"], &[][..]),
+        (vec!["token", "a", "-c", c, "--format", "text"], &[][..]),
+        (
+            vec!["token", "a", "-c", c, "--format", "exec-credential"],
+            &v1beta1[..],
+        ),
+        (
+            vec!["token", "a", "-c", c, "--format", "exec-credential"],
+            &[][..],
+        ),
+    ] {
+        let mut args = args;
+        args.extend(["--client-reuse-ms", "0"]);
+        let (ours, full) = (run(&env, &front, &args, envs), engine(&args, envs));
+        assert!(ours.status.success(), "{args:?}: {}", stderr(&ours));
+        assert!(full.status.success(), "{args:?}: {}", stderr(&full));
+        assert_eq!(stdout(&ours), stdout(&full), "{args:?}");
+    }
+    let credential = stdout(&run(
+        &env,
+        &front,
+        &["token", "a", "-c", c, "--format", "exec-credential"],
+        &v1beta1,
+    ));
+    assert!(
+        credential.contains(r#""apiVersion":"client.authentication.k8s.io/v1beta1""#)
+            && credential.contains(r#""token":"tok-1""#),
+        "{credential}"
+    );
+    assert_eq!(env.count("a"), 1);
 }

@@ -18,6 +18,9 @@ mod pull;
 mod request;
 mod serve;
 mod token;
+/// What `tokenhost token` prints (`src/front/output.rs`, shared with the lean front).
+#[path = "../front/output.rs"]
+mod token_output;
 
 /// The lean front's command line (`src/front/args.rs`), for the test that checks it
 /// against this parser.

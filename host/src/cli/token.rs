@@ -1,7 +1,9 @@
 //! `tokenhost token`: one token on stdout, nothing else. Where it comes from (a broker or
 //! this process) is [`obtain`](super::obtain)'s business; `--refresh` asks for a new one.
 
-use tokenhost::clients::{ClientAsk, kubectl};
+use tokenhost::clients::ClientAsk;
+
+use super::token_output::{Format, api_version, render};
 
 use super::obtain::Ask;
 use super::{ConfigArg, Failure};
@@ -34,17 +36,6 @@ pub struct TokenArgs {
     client_reuse_ms: Option<u64>,
 }
 
-/// What `tokenhost token` prints.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    /// The token alone.
-    Text,
-    /// `{"token": ..., "expires_at_ms": ...}`.
-    Json,
-    /// A `client.authentication.k8s.io` ExecCredential for kubectl.
-    ExecCredential,
-}
-
 /// Runs `tokenhost token`.
 pub fn run(args: TokenArgs) -> Result<(), Failure> {
     let prepared = args.config.prepare(Some(&args.provider))?;
@@ -59,39 +50,13 @@ pub fn run(args: TokenArgs) -> Result<(), Failure> {
         no_broker: args.no_broker,
     };
     // A request kubectl cannot take is refused before any source runs.
-    let version = match format {
-        Format::ExecCredential => {
-            let exec_info = std::env::var("KUBERNETES_EXEC_INFO").ok();
-            Some(kubectl::api_version(exec_info.as_deref()).map_err(Failure::usage)?)
-        }
-        _ => None,
-    };
+    let version = api_version(format).map_err(Failure::usage)?;
     let interval = prepared
         .config()
         .provider(&args.provider)
         .and_then(|spec| spec.refresh_interval);
     let token = super::obtain::token(prepared, &args.provider, ask)?;
-    match format {
-        Format::Text => outln!("{}", token.expose()),
-        Format::Json => {
-            let json = serde_json::json!({
-                "token": token.expose(),
-                "expires_at_ms": token.expires_at_ms(),
-            });
-            outln!("{json}")
-        }
-        Format::ExecCredential => {
-            let version = version.unwrap_or(kubectl::API_VERSIONS[0]);
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            let until = kubectl::reuse_until_ms(now_ms, token.expires_at_ms(), interval);
-            outln!(
-                "{}",
-                kubectl::exec_credential(version, token.expose(), until)
-            )
-        }
-    }
+    outln!("{}", render(format, &token, version, interval))
 }
 
 #[cfg(test)]
@@ -179,8 +144,17 @@ mod tests {
             "tokenhost token corp --refresh",
             "tokenhost token corp --no-broker",
             "tokenhost token corp --json",
-            "tokenhost token corp --policy p.toml",
+            "tokenhost token corp --json --json",
+            "tokenhost token corp --json=true",
+            "tokenhost token corp --json --format text",
+            "tokenhost token corp --format json --json",
             "tokenhost token corp --format text",
+            "tokenhost token corp --format=exec-credential -c /x.toml",
+            "tokenhost token corp --format json --format text",
+            "tokenhost token corp --format yaml",
+            "tokenhost token corp --format Text",
+            "tokenhost token corp --format",
+            "tokenhost token corp --policy p.toml",
             "tokenhost token corp extra",
             "tokenhost token -- corp",
             "tokenhost token - corp",
@@ -195,6 +169,12 @@ mod tests {
             let Some(lean) = front_args::parse(&args) else {
                 continue;
             };
+            // The front hands over a format it does not know.
+            if let Some(name) = &lean.format
+                && super::super::token_output::Format::named(name).is_none()
+            {
+                continue;
+            }
             let Ok(Cli {
                 verbose: 0,
                 command: Command::Token(full),
@@ -202,9 +182,16 @@ mod tests {
             else {
                 panic!("{line}: the front answers what the full parser reads otherwise");
             };
+            // As parsed: `--json` leaves `format` at its default (`run` reads it).
+            let format = match &lean.format {
+                Some(name) => super::super::token_output::Format::named(name)
+                    .unwrap_or_else(|| panic!("{line}: the front took an unknown format")),
+                None => super::super::token_output::Format::Text,
+            };
+            let json_flag = lean.json;
             let plain = format!(
-                "{} {:?} [] false 0 false false {:?}",
-                lean.provider, lean.config, lean.client_reuse_ms
+                "{} {:?} [] false {} {json_flag} false {:?}",
+                lean.provider, lean.config, format as u8, lean.client_reuse_ms
             );
             assert_eq!(fields(&full), plain, "{line}");
         }

@@ -1,5 +1,5 @@
 //! The one command line the front answers by itself: `tokenhost token <provider>` with
-//! at most a config path and a client reuse time. Anything else (another command, any
+//! at most a config path, a client reuse time and an output format. Anything else (another command, any
 //! other option, `-v`, help, a malformed line) is `None`: the full command decides, and
 //! prints exactly what it always did. Whatever this accepts, the full parser accepts
 //! and reads the same way (a test in the full command checks both on the same lines).
@@ -16,6 +16,10 @@ pub struct LeanToken {
     pub config: Option<PathBuf>,
     /// `--client-reuse-ms`, if given.
     pub client_reuse_ms: Option<u64>,
+    /// `--format`'s value as given (checked by the caller), if given.
+    pub format: Option<String>,
+    /// `--json` (never together with `--format`).
+    pub json: bool,
 }
 
 /// `args` (with the program name first) as a [`LeanToken`], or `None`.
@@ -27,6 +31,8 @@ pub fn parse(args: &[OsString]) -> Option<LeanToken> {
     let mut provider = None;
     let mut config = None;
     let mut reuse = None;
+    let mut format = None;
+    let mut json = false;
     while let Some(word) = words.next() {
         let word = word?;
         let (name, inline) = match word.split_once('=') {
@@ -41,6 +47,10 @@ pub fn parse(args: &[OsString]) -> Option<LeanToken> {
             "--client-reuse-ms" if reuse.is_none() => {
                 reuse = Some(value(inline, &mut words)?.parse().ok()?);
             }
+            "--format" if format.is_none() && !json => {
+                format = Some(value(inline, &mut words)?.to_string());
+            }
+            "--json" if inline.is_none() && format.is_none() && !json => json = true,
             _ if !word.starts_with('-') && provider.is_none() => {
                 provider = Some(word.to_string());
             }
@@ -51,6 +61,8 @@ pub fn parse(args: &[OsString]) -> Option<LeanToken> {
         provider: provider?,
         config,
         client_reuse_ms: reuse,
+        format,
+        json,
     })
 }
 

@@ -12,8 +12,9 @@
 //! millisecond is not a trade a credential tool makes.
 //!
 //! The front answers only when nothing could make the full command answer otherwise:
-//! - the command line is exactly `token <provider>` with at most `-c`/`--config` and
-//!   `--client-reuse-ms` ([`args`]); no `-v`, no `RUST_LOG`;
+//! - the command line is exactly `token <provider>` with at most `-c`/`--config`,
+//!   `--client-reuse-ms` and `--format`/`--json` ([`args`]); no `-v`, no `RUST_LOG`;
+//!   for kubectl's format, a `$KUBERNETES_EXEC_INFO` the full command accepts;
 //! - no policy applies: no system policy file (not even a dangling link), no
 //!   `$TOKENHOST_POLICY`, no `--policy` (a policy is checked by the full command, against
 //!   this process's own policy, before any broker is asked);
@@ -28,6 +29,7 @@
 //! `--no-broker` added, so the in-process call is not read by the broker as a retry.
 
 mod args;
+mod output;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -37,6 +39,8 @@ use std::process::ExitCode;
 
 use tokenhost::broker::{BlockingClient, socket_path};
 use tokenhost::clients::{self, Brokered, ClientAsk, CommandAsk, RejectedTokens};
+
+use output::Format;
 
 /// The full command, installed beside this one.
 pub const ENGINE: &str = "tokenhost-engine";
@@ -66,6 +70,13 @@ fn lean_token(args: &[OsString]) -> Option<Lean> {
     if !no_policy_applies() || std::env::var_os("RUST_LOG").is_some() {
         return None;
     }
+    let format = match (&lean.format, lean.json) {
+        (Some(name), _) => Format::named(name)?,
+        (None, true) => Format::Json,
+        (None, false) => Format::Text,
+    };
+    // A request kubectl cannot take is the full command's error.
+    let version = output::api_version(format).ok()?;
     // The broker first: without one (the common reason to hand over) the config is not
     // read twice. Connecting sends nothing; no request goes out before the config loads
     // and names the provider, as in the full command.
@@ -73,9 +84,13 @@ fn lean_token(args: &[OsString]) -> Option<Lean> {
     let socket = socket_path(&path);
     let mut client = BlockingClient::connect(&socket).ok()?;
     let config = tokenhost::load_config(Some(&path)).ok()?;
-    config.provider(&lean.provider)?;
+    let interval = config.provider(&lean.provider)?.refresh_interval;
     let ask = CommandAsk {
-        client: ClientAsk::of_parent(lean.client_reuse_ms, false, false),
+        client: ClientAsk::of_parent(
+            lean.client_reuse_ms,
+            format == Format::ExecCredential,
+            false,
+        ),
         refresh: false,
     };
     let rejected = RejectedTokens::for_config(config.path());
@@ -83,7 +98,9 @@ fn lean_token(args: &[OsString]) -> Option<Lean> {
         client.send(&lean.provider, call)
     });
     Some(match answer {
-        Brokered::Token(token) => Lean::Done(print_token(token.expose())),
+        Brokered::Token(token) => Lean::Done(print_line(&output::render(
+            format, &token, version, interval,
+        ))),
         Brokered::Failed(message) => Lean::Done(fail(1, &message)),
         Brokered::InProcess { note, .. } => {
             // The full command's default log level shows warnings: this is one, in the
@@ -111,12 +128,12 @@ fn no_policy_applies() -> bool {
     absent && tokenhost::paths::non_empty_env("TOKENHOST_POLICY").is_none()
 }
 
-/// Prints the token as `tokenhost token` does: one line, flushed. A reader that went
-/// away is a quiet exit 141, as for the full command.
-fn print_token(token: &str) -> ExitCode {
+/// Prints what `tokenhost token` prints: one line, flushed. A reader that went away is a
+/// quiet exit 141, as for the full command.
+fn print_line(line: &str) -> ExitCode {
     let mut out = std::io::stdout().lock();
     let written = out
-        .write_all(token.as_bytes())
+        .write_all(line.as_bytes())
         .and_then(|()| out.write_all(b"\n"))
         .and_then(|()| out.flush());
     match written {
