@@ -119,24 +119,33 @@ pub(super) fn report_rejected(
 }
 
 /// The token from the broker at `socket`, `None` to resolve in-process (no broker, or it
-/// did not answer), or the broker's error.
+/// did not answer), or the broker's error. On Unix over the blocking client the lean front
+/// uses too; on Windows over the async one (named pipes).
 fn from_broker(
     socket: &Path,
     provider: &str,
     ask: Ask,
     rejected: &RejectedTokens,
 ) -> Result<Option<Token>, Failure> {
-    let runtime = super::current_thread_runtime()?;
-    let answer = match runtime.block_on(BrokerClient::try_connect(socket)) {
+    let ask = CommandAsk {
+        client: ask.client,
+        refresh: ask.refresh,
+    };
+    #[cfg(unix)]
+    let answer = match tokenhost::broker::BlockingClient::connect(socket) {
         Err(e) => Brokered::unreachable(socket, e),
-        Ok(mut client) => {
-            let ask = CommandAsk {
-                client: ask.client,
-                refresh: ask.refresh,
-            };
-            clients::from_broker(socket, provider, ask, rejected, |call| {
+        Ok(mut client) => clients::from_broker(socket, provider, ask, rejected, |call| {
+            client.send(provider, call)
+        }),
+    };
+    #[cfg(not(unix))]
+    let answer = {
+        let runtime = super::current_thread_runtime()?;
+        match runtime.block_on(BrokerClient::try_connect(socket)) {
+            Err(e) => Brokered::unreachable(socket, e),
+            Ok(mut client) => clients::from_broker(socket, provider, ask, rejected, |call| {
                 runtime.block_on(client.send(provider, call))
-            })
+            }),
         }
     };
     answer.log(socket);
