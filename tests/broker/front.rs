@@ -17,9 +17,9 @@ fn lone_front(env: &Env) -> PathBuf {
     front
 }
 
-/// Runs `front` with `args` in `env`, with `envs` set.
-fn run(env: &Env, front: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(front);
+/// Runs `program` (a front, or the engine) with `args` in `env`, with `envs` set.
+fn run(env: &Env, program: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(program);
     support::isolate(&mut command, env.path())
         .args(args)
         .envs(envs.iter().copied())
@@ -209,12 +209,8 @@ fn the_front_prints_every_format_as_the_full_command_does() {
     let front = lone_front(&env);
     let c = config.to_str().unwrap();
     let engine = |args: &[&str], envs: &[(&str, &str)]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tokenhost-engine"));
-        support::isolate(&mut command, env.path())
-            .args(args)
-            .envs(envs.iter().copied())
-            .stdin(Stdio::null());
-        command.output().unwrap()
+        let engine = Path::new(env!("CARGO_BIN_EXE_tokenhost-engine"));
+        run(&env, engine, args, envs)
     };
     let v1beta1 = [(
         "KUBERNETES_EXEC_INFO",
