@@ -249,3 +249,43 @@ fn the_front_prints_every_format_as_the_full_command_does() {
     );
     assert_eq!(env.count("a"), 1);
 }
+
+#[test]
+fn a_front_whose_stdout_fails_exits_as_the_full_command_does() {
+    let mut env = Env::new();
+    let config = env.config(&[("a", "tok")]);
+    env.serve(&config);
+    let front = lone_front(&env);
+    let c = config.to_str().unwrap();
+    for args in [
+        vec!["token", "a", "-c", c, "--client-reuse-ms", "0"],
+        vec!["token", "a", "-c", c, "--client-reuse-ms", "0", "--json"],
+    ] {
+        let with_stdout = |stdout: Stdio| {
+            let mut command = Command::new(&front);
+            support::isolate(&mut command, env.path())
+                .args(&args)
+                .stdin(Stdio::null())
+                .stdout(stdout);
+            command.output().unwrap()
+        };
+        // A reader that went away: quiet, 141.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = with_stdout(writer.into());
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {}", stderr(&out));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", stderr(&out));
+        // A full disk: exit 1 with the cause, never the token.
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = with_stdout(full.into());
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            stderr(&out),
+            "tokenhost: cannot write to stdout: No space left on device (os error 28)\n"
+        );
+    }
+    assert_eq!(env.count("a"), 1);
+}
