@@ -435,5 +435,49 @@ fn unauthorized_by_fingerprint_renews_the_token() {
         (404, Some("unknown_provider"))
     );
 }
+/// A source with no other token to give (a static one) is asked once after a report,
+/// not in every process for a day: when it answers with the rejected token again, the
+/// report is forgotten. Without a broker and through one.
+#[test]
+fn a_rejected_token_the_source_gives_again_costs_one_more_call_not_one_per_process() {
+    for brokered in [false, true] {
+        let mut env = Env::new();
+        let config = support::write_config(
+            env.path(),
+            "[model_providers.s.auth]\ncommand = \"/bin/sh\"\n\
+             args = [\"-c\", \"echo run >> s.count; echo fixed\"]\n",
+        );
+        let c = config.to_str().unwrap();
+        if brokered {
+            env.serve(&config);
+        }
+        let erase = support::output_with_stdin(
+            &mut env.command(&["git-credential", "--provider", "s", "-c", c, "erase"]),
+            b"protocol=https\nhost=h\npassword=fixed\n\n",
+        );
+        assert!(erase.status.success(), "{}", stderr(&erase));
+        let mut asks = vec!["s"];
+        if !brokered {
+            asks.push("--no-broker");
+        }
+        let first = env.token(&asks, &config);
+        assert_eq!(stdout(&first), "fixed\n", "{}", stderr(&first));
+        assert_eq!(
+            env.count("s"),
+            2,
+            "brokered {brokered}: the first call, then one more"
+        );
+        for _ in 0..3 {
+            assert_eq!(stdout(&env.token(&asks, &config)), "fixed\n");
+        }
+        let expected = if brokered { 2 } else { 5 };
+        assert_eq!(
+            env.count("s"),
+            expected,
+            "brokered {brokered}: no more retries"
+        );
+    }
+}
+
 mod front;
 mod sandbox;

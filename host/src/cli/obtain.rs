@@ -82,10 +82,12 @@ pub(super) fn token(prepared: Prepared, provider: &str, ask: Ask) -> Result<Toke
             "token {} was reported rejected; asking provider \"{provider}\" for another",
             token.fingerprint()
         );
-        manager
+        let replacement = manager
             .unauthorized(provider, &token)
             .await
-            .map_err(Failure::auth)
+            .map_err(Failure::auth)?;
+        clients::forget_if_same(&rejected, provider, token.fingerprint(), &replacement);
+        Ok(replacement)
     })
 }
 

@@ -123,7 +123,11 @@ pub fn from_broker(
             "the broker's token {} was reported rejected; asking it for another",
             token.fingerprint()
         );
-        answer = send(TokenCall::Unauthorized(token.fingerprint()));
+        let rejected_fingerprint = token.fingerprint();
+        answer = send(TokenCall::Unauthorized(rejected_fingerprint));
+        if let Ok(again) = &answer {
+            forget_if_same(rejected, provider, rejected_fingerprint, again);
+        }
     }
     let shown = socket.display();
     match answer {
@@ -145,5 +149,25 @@ pub fn from_broker(
             level: Level::WARN,
             asked: true,
         },
+    }
+}
+
+/// After a token reported rejected was replaced by `replacement`: if that is the same
+/// token, the source has no other, so the report is forgotten (see [`RejectedTokens`]).
+pub fn forget_if_same(
+    rejected: &RejectedTokens,
+    provider: &str,
+    fingerprint: crate::token::Fingerprint,
+    replacement: &Token,
+) {
+    if replacement.fingerprint() != fingerprint {
+        return;
+    }
+    tracing::info!(
+        "provider \"{provider}\" gave the rejected token {fingerprint} again: it has no \
+         other, so the report is forgotten"
+    );
+    if let Err(e) = rejected.forget(provider, &fingerprint) {
+        tracing::warn!("cannot update the rejected-token record: {e}");
     }
 }

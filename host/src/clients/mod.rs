@@ -15,7 +15,7 @@ mod reask;
 mod rejected;
 mod state_file;
 
-pub use brokered::{Brokered, CommandAsk, from_broker};
+pub use brokered::{Brokered, CommandAsk, forget_if_same, from_broker};
 pub use reask::{
     Answer, AskLedger, ClientAsk, DEFAULT_CLIENT_REUSE, LedgerFile, LedgerStore, MAX_HANDOUTS,
     answer,

@@ -7,7 +7,9 @@
 //! token). So each report is also written to a small private file beside the broker
 //! socket, holding fingerprints and times, never tokens. A process that gets a token whose
 //! fingerprint is listed treats it as rejected once, with the manager's client-go rule
-//! (refresh only if the cache still holds that token).
+//! (refresh only if the cache still holds that token). If the source answers with the very
+//! same token, the entry is forgotten ([`RejectedTokens::forget`]): the source has no other
+//! to give, and asking it again in every later process would change nothing.
 //!
 //! The file is bounded ([`MAX_ENTRIES`], entries older than [`MAX_AGE`] dropped) and lives
 //! in the user's private runtime directory (0700, checked), written atomically.
@@ -67,6 +69,17 @@ impl RejectedTokens {
         })
     }
 
+    /// Forgets that `fingerprint` was rejected for `provider`: its source was asked for
+    /// another token and gave the same one again (a static token, a source that caches
+    /// its own), so treating it as rejected in every later process would only cost each
+    /// of them one more source call for the same answer. Missing entries are fine.
+    pub fn forget(&self, provider: &str, fingerprint: &Fingerprint) -> Result<(), StateError> {
+        let fingerprint = fingerprint.to_string();
+        self.file.update(|entries: &mut Vec<Entry>| {
+            entries.retain(|e| !(e.provider == provider && e.fingerprint == fingerprint));
+        })
+    }
+
     /// Whether `fingerprint` was reported rejected for `provider` (and not too long ago).
     /// A missing, unreadable or unsafe record means no.
     pub fn contains(&self, provider: &str, fingerprint: &Fingerprint) -> bool {
@@ -101,6 +114,10 @@ mod tests {
         assert!(record.contains("p", &rejected));
         assert!(!record.contains("other", &rejected));
         assert!(!record.contains("p", &Fingerprint::of("another")));
+        record.forget("p", &rejected).unwrap();
+        assert!(!record.contains("p", &rejected));
+        record.forget("p", &rejected).unwrap();
+        record.record("p", &rejected).unwrap();
         let text = std::fs::read_to_string(record.file.path()).unwrap();
         assert!(!text.contains("SECRET"), "{text}");
         use std::os::unix::fs::PermissionsExt;
