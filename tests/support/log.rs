@@ -8,6 +8,13 @@
 //! rebuilding the interest cache). Here one subscriber is installed for the whole test
 //! binary, it answers every callsite with "sometimes", and decides per event whether the
 //! current thread is capturing: nothing process-wide changes while tests run.
+//!
+//! The filter must be a dynamic one (`dynamic_filter_fn`): `filter_fn` takes its closure to
+//! depend on the metadata alone and caches its first answer per callsite, so whichever
+//! thread reached a callsite first decided for every test after it (seen in CI as the
+//! plugins' `plugin: ...` info lines lost in three tests at once). It is installed before
+//! `main` (an `.init_array` entry on Linux), so no test thread can be registering a
+//! callsite against the empty dispatcher while it is installed.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -48,7 +55,12 @@ fn install() {
         let layer = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(ThreadWriter::default)
-            .with_filter(tracing_subscriber::filter::filter_fn(|_| capturing()));
+            // A dynamic filter: its callsites' interest is "sometimes", and each event is
+            // asked about. (`filter_fn` caches its first answer per callsite, "never" if
+            // the first thread to reach it was not capturing.)
+            .with_filter(tracing_subscriber::filter::dynamic_filter_fn(|_, _| {
+                capturing()
+            }));
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::set_global_default(subscriber)
             .expect("no other test sets a global subscriber");
@@ -89,3 +101,14 @@ impl std::io::Write for ThreadWriter {
         Ok(())
     }
 }
+
+/// Installs the subscriber before `main`, while the process has one thread.
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static INSTALL_BEFORE_MAIN: extern "C" fn() = {
+    extern "C" fn install_before_main() {
+        install();
+    }
+    install_before_main
+};
