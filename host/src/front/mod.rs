@@ -39,6 +39,7 @@ use std::process::ExitCode;
 
 use tokenhost::broker::{BlockingClient, socket_path};
 use tokenhost::clients::{self, Brokered, ClientAsk, CommandAsk, RejectedTokens};
+use tokenhost::policy::Policy;
 
 use output::Format;
 
@@ -67,7 +68,7 @@ enum Lean {
 /// `tokenhost token` through a broker, or `None` to hand over before asking anything.
 fn lean_token(args: &[OsString]) -> Option<Lean> {
     let lean = args::parse(args)?;
-    if !no_policy_applies() || std::env::var_os("RUST_LOG").is_some() {
+    if !Policy::none_in_environment() || std::env::var_os("RUST_LOG").is_some() {
         return None;
     }
     let format = match (&lean.format, lean.json) {
@@ -118,14 +119,6 @@ fn log_time() -> String {
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
     );
     now.format(&format).unwrap_or_default()
-}
-
-/// Whether no policy file applies: the full command would load none.
-fn no_policy_applies() -> bool {
-    let system = tokenhost::sys::system_policy_path();
-    let absent = matches!(std::fs::symlink_metadata(&system),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound);
-    absent && tokenhost::paths::non_empty_env("TOKENHOST_POLICY").is_none()
 }
 
 /// Prints what `tokenhost token` prints: one line, flushed. A reader that went away is a

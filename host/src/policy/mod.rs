@@ -152,12 +152,25 @@ impl Policy {
     /// ([`system_policy_path`](crate::sys::system_policy_path), if present), then the file `$TOKENHOST_POLICY` names, then
     /// each of `extra`. A file that cannot be read or parsed is an error: fail closed.
     pub fn from_environment(extra: &[PathBuf]) -> Result<Policy, PolicyError> {
-        let mut files: Vec<PathBuf> = crate::paths::non_empty_env("TOKENHOST_POLICY")
-            .map(PathBuf::from)
-            .into_iter()
-            .collect();
+        let mut files = Self::environment_file().into_iter().collect::<Vec<_>>();
         files.extend(extra.iter().cloned());
         Policy::load(&crate::sys::system_policy_path(), &files)
+    }
+
+    /// Whether [`from_environment`](Self::from_environment) with no extra files would
+    /// read any file at all: something is at the system path (even a dangling link, which
+    /// is an error there), or `$TOKENHOST_POLICY` names a file. `false` means no policy
+    /// applies, without reading or parsing anything (what `tokenhost`'s lean front asks
+    /// before answering by itself).
+    pub fn none_in_environment() -> bool {
+        let system = std::fs::symlink_metadata(crate::sys::system_policy_path());
+        let system_absent = matches!(system, Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+        system_absent && Self::environment_file().is_none()
+    }
+
+    /// The file `$TOKENHOST_POLICY` names, if any.
+    fn environment_file() -> Option<PathBuf> {
+        crate::paths::non_empty_env("TOKENHOST_POLICY").map(PathBuf::from)
     }
 
     /// Loads `system` (skipped if there is nothing at that path), then each of `extra`
