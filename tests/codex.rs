@@ -205,9 +205,16 @@ fn assert_recovered(env: &CodexEnv, run: &Finished, first: &str, second: &str) {
 /// With a broker: Codex's re-run after the 401 (same Codex process, well inside its
 /// reuse window) tells the broker that `tok-1` was rejected; it refreshes once and Codex
 /// retries with `tok-2` within the same run.
+/// Codex runs `tokenhost` installed alone (no `tokenhost-engine` beside it): both asks,
+/// the first and the re-run after the 401, are answered by the lean front itself.
 #[test]
 fn codex_recovers_from_a_revoked_token_within_one_run_through_a_broker() {
-    let Some(mut env) = CodexEnv::new(Mode::RevokeFirst, counting_source, &[]) else {
+    let front_alone = |config: &Path| {
+        let front = support::lone_front(config.parent().unwrap());
+        let args = ["token", "corp", "--config", config.to_str().unwrap()];
+        (front.display().to_string(), args.map(String::from).to_vec())
+    };
+    let Some(mut env) = CodexEnv::with_auth(Mode::RevokeFirst, counting_source, front_alone) else {
         return;
     };
     env.serve();

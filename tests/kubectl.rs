@@ -88,6 +88,17 @@ impl Kube {
     /// sees (401 forever, as for a revoked token), and a kubeconfig whose user runs
     /// tokenhost for provider `p` with the auth `source` and `api_version`.
     fn with(api_version: &str, source: &str, revoke_first: bool) -> Option<Kube> {
+        Kube::with_front(api_version, source, revoke_first, false)
+    }
+
+    /// [`Kube::with`]; `front_alone`: kubectl runs `tokenhost` installed alone (no
+    /// `tokenhost-engine` beside it), so only what the lean front answers works.
+    fn with_front(
+        api_version: &str,
+        source: &str,
+        revoke_first: bool,
+        front_alone: bool,
+    ) -> Option<Kube> {
         let Some(kubectl) = kubectl_binary() else {
             eprintln!("skipped: kubectl is not installed");
             return None;
@@ -126,7 +137,11 @@ impl Kube {
         }));
         let config = env.config(&format!("[model_providers.p.auth]\n{source}"));
         let kubeconfig = env.path().join("kubeconfig");
-        let bin = env!("CARGO_BIN_EXE_tokenhost");
+        let bin = match front_alone {
+            true => support::lone_front(env.path()),
+            false => PathBuf::from(env!("CARGO_BIN_EXE_tokenhost")),
+        };
+        let bin = bin.display();
         std::fs::write(
             &kubeconfig,
             format!(
@@ -232,10 +247,17 @@ fn kubectl_uses_the_exec_credential_and_a_broker_serves_ten_runs_with_one_source
 /// replay the request: the first `kubectl get` fails. That re-run, well inside the
 /// reuse window, tells the broker the token was rejected; it refreshes once, and the
 /// next kubectl run gets the new token.
+///
+/// kubectl runs `tokenhost` installed alone: every ExecCredential, the re-run included,
+/// comes from the lean front.
 #[test]
 fn kubectl_recovers_from_a_revoked_token_on_its_next_run_through_a_broker() {
-    let Some(mut kube) = Kube::with("client.authentication.k8s.io/v1", COUNTING_SOURCE, true)
-    else {
+    let Some(mut kube) = Kube::with_front(
+        "client.authentication.k8s.io/v1",
+        COUNTING_SOURCE,
+        true,
+        true,
+    ) else {
         return;
     };
     kube.serve();

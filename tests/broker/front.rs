@@ -6,15 +6,8 @@
 use super::*;
 use crate::support;
 
-/// `tokenhost` alone in `<env>/lone/` (a hard link, or a copy across file systems).
 fn lone_front(env: &Env) -> PathBuf {
-    let dir = env.path().join("lone");
-    std::fs::create_dir_all(&dir).unwrap();
-    let front = dir.join("tokenhost");
-    if std::fs::hard_link(env!("CARGO_BIN_EXE_tokenhost"), &front).is_err() {
-        std::fs::copy(env!("CARGO_BIN_EXE_tokenhost"), &front).unwrap();
-    }
-    front
+    support::lone_front(env.path())
 }
 
 /// Runs `program` (a front, or the engine) with `args` in `env`, with `envs` set.

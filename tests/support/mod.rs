@@ -144,3 +144,17 @@ pub fn output_with_stdin(command: &mut Command, input: &[u8]) -> Output {
     child.stdin.take().unwrap().write_all(input).unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// `tokenhost` (the lean front) alone in `<dir>/lone/`, with no `tokenhost-engine` beside
+/// it (a hard link, or a copy across file systems): whatever it does not answer by itself
+/// fails with exit 2 naming the missing engine, so a test that passes through it shows
+/// that the front answered.
+pub fn lone_front(dir: &Path) -> PathBuf {
+    let lone = dir.join("lone");
+    std::fs::create_dir_all(&lone).unwrap();
+    let front = lone.join("tokenhost");
+    if !front.exists() && std::fs::hard_link(env!("CARGO_BIN_EXE_tokenhost"), &front).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_tokenhost"), &front).unwrap();
+    }
+    front
+}
