@@ -7,6 +7,7 @@
 //! accepting writes, so a chatty plugin is neither killed nor able to flood the log.
 //! The last stderr line is kept for error messages (a panic message, typically).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -33,7 +34,14 @@ pub enum StreamName {
 /// A capped, line-buffered stream into `tracing`. Clones share state.
 #[derive(Clone)]
 pub struct LogStream {
-    inner: Arc<Mutex<Inner>>,
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    /// Whether anything was written since the last [`LogStream::end_call`]: most calls
+    /// write nothing, and then neither end of the call takes the lock.
+    written: AtomicBool,
+    state: Mutex<Inner>,
 }
 
 struct Inner {
@@ -49,29 +57,33 @@ impl LogStream {
     /// A stream for `provider`'s `name` stream.
     pub fn new(provider: Arc<str>, name: StreamName) -> Self {
         LogStream {
-            inner: Arc::new(Mutex::new(Inner {
-                provider,
-                name,
-                partial: Vec::new(),
-                forwarded: 0,
-                dropped: 0,
-                last_line: None,
-            })),
+            inner: Arc::new(Shared {
+                written: AtomicBool::new(false),
+                state: Mutex::new(Inner {
+                    provider,
+                    name,
+                    partial: Vec::new(),
+                    forwarded: 0,
+                    dropped: 0,
+                    last_line: None,
+                }),
+            }),
         }
     }
 
     /// Starts a new call: resets the per-call budget and forgets the last line.
     pub fn begin_call(&self) {
-        let mut inner = self.lock();
-        inner.forwarded = 0;
-        inner.dropped = 0;
-        inner.partial.clear();
-        inner.last_line = None;
+        if self.inner.written.load(Ordering::Acquire) {
+            self.reset(&mut self.lock());
+        }
     }
 
     /// Ends a call: flushes a partial line and reports what was discarded. Returns the
     /// last non-empty line written during the call.
     pub fn end_call(&self) -> Option<String> {
+        if !self.inner.written.load(Ordering::Acquire) {
+            return None;
+        }
         let mut inner = self.lock();
         inner.flush_partial();
         if inner.dropped > 0 {
@@ -81,18 +93,28 @@ impl LogStream {
                 "plugin output over {BYTES_PER_CALL} bytes in one call; {} bytes discarded",
                 inner.dropped
             );
-            inner.dropped = 0;
         }
-        inner.last_line.take()
+        let last_line = inner.last_line.take();
+        self.reset(&mut inner);
+        last_line
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A poisoned lock only means a log line was lost; keep going.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Resets the state, locked, and clears `written` under the same lock (so a
+    /// concurrent write cannot be reset and still leave the flag set, or the reverse).
+    fn reset(&self, inner: &mut Inner) {
+        inner.reset();
+        self.inner.written.store(false, Ordering::Release);
     }
 
     fn write_bytes(&self, bytes: &[u8]) {
         let mut inner = self.lock();
+        // Set under the lock, so a concurrent reset cannot clear it after this write.
+        self.inner.written.store(true, Ordering::Release);
         let room = BYTES_PER_CALL.saturating_sub(inner.forwarded);
         let (kept, dropped) = bytes.split_at(bytes.len().min(room));
         inner.forwarded += kept.len();
@@ -108,6 +130,14 @@ impl LogStream {
 }
 
 impl Inner {
+    /// Back to the state of a call that wrote nothing.
+    fn reset(&mut self) {
+        self.forwarded = 0;
+        self.dropped = 0;
+        self.partial.clear();
+        self.last_line = None;
+    }
+
     fn flush_partial(&mut self) {
         if self.partial.is_empty() {
             return;
@@ -205,5 +235,31 @@ mod tests {
         assert_eq!(inner.forwarded, BYTES_PER_CALL);
         assert_eq!(inner.dropped, 9 * BYTES_PER_CALL);
         assert!(inner.partial.len() <= MAX_LINE);
+    }
+
+    #[test]
+    fn a_call_that_writes_nothing_reports_nothing_from_an_earlier_one() {
+        let stream = LogStream::new("p".into(), StreamName::Stderr);
+        stream.begin_call();
+        stream.write_bytes(b"panicked: first call");
+        assert_eq!(stream.end_call().as_deref(), Some("panicked: first call"));
+
+        // Nothing written: no stale line.
+        stream.begin_call();
+        assert_eq!(stream.end_call(), None);
+
+        // A call over its budget leaves the next one its whole budget.
+        stream.begin_call();
+        stream.write_bytes(&vec![b'x'; 2 * BYTES_PER_CALL]);
+        assert!(stream.end_call().is_some());
+        stream.begin_call();
+        stream.write_bytes(b"second");
+        assert_eq!(stream.lock().forwarded, 6);
+        assert_eq!(stream.end_call().as_deref(), Some("second"));
+
+        // Written between calls (no call open): forgotten when the next call begins.
+        stream.write_bytes(b"between calls\n");
+        stream.begin_call();
+        assert_eq!(stream.end_call(), None);
     }
 }

@@ -10,7 +10,7 @@ use crate::source::wasm::sandbox::PluginState;
 impl TypesImports for PluginState {}
 
 impl HostImports for PluginState {
-    async fn log(&mut self, level: WitLevel, message: String) {
+    fn log(&mut self, level: WitLevel, message: String) {
         let level = match level {
             WitLevel::Trace => LogLevel::Trace,
             WitLevel::Debug => LogLevel::Debug,
@@ -21,7 +21,7 @@ impl HostImports for PluginState {
         PluginState::log(self, level, message);
     }
 
-    async fn config(&mut self) -> Vec<(String, String)> {
+    fn config(&mut self) -> Vec<(String, String)> {
         PluginState::config(self)
     }
 }
@@ -31,14 +31,14 @@ const NOT_IN_LOGIN: &str =
     "interaction is available only during login (tokenhost login <provider>)";
 
 impl InteractionImports for PluginState {
-    async fn show_message(&mut self, text: String) -> Result<(), String> {
+    fn show_message(&mut self, text: String) -> Result<(), String> {
         match &self.interaction {
             Some(interaction) => interaction.show_message(&text),
             None => Err(NOT_IN_LOGIN.into()),
         }
     }
 
-    async fn open_browser(&mut self, url: String) -> Result<bool, String> {
+    fn open_browser(&mut self, url: String) -> Result<bool, String> {
         match &self.interaction {
             Some(interaction) => interaction.open_browser(&url),
             None => Err(NOT_IN_LOGIN.into()),

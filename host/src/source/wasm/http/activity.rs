@@ -6,13 +6,23 @@
 //! Requests are named by method and `scheme://authority/path`: never the query, which
 //! may carry a secret.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The requests of one plugin instance. Clones share state.
 #[derive(Clone, Default)]
 pub struct Activity {
-    inner: Arc<Mutex<Inner>>,
+    inner: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Whether the state may differ from "nothing in flight, no failure": most calls
+    /// make no request, and then neither end of the call takes the lock. Changed only
+    /// under the lock.
+    busy: AtomicBool,
+    state: Mutex<Inner>,
 }
 
 #[derive(Default)]
@@ -36,10 +46,9 @@ pub struct InFlightGuard {
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        self.activity
-            .lock()
-            .in_flight
-            .retain(|request| request.id != self.id);
+        let mut inner = self.activity.lock();
+        inner.in_flight.retain(|request| request.id != self.id);
+        self.activity.settle(&inner);
     }
 }
 
@@ -57,7 +66,13 @@ pub struct CallRequests {
 impl Activity {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // Poisoned only if a panic happened while holding it: the data is still usable.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets `busy` from the state `inner` (locked).
+    fn settle(&self, inner: &Inner) {
+        let busy = !inner.in_flight.is_empty() || inner.last_failure.is_some();
+        self.inner.busy.store(busy, Ordering::Release);
     }
 
     /// Records `what` (`POST https://host/path`) as in flight until the guard drops.
@@ -70,6 +85,7 @@ impl Activity {
             what,
             started: Instant::now(),
         });
+        self.settle(&inner);
         InFlightGuard {
             activity: self.clone(),
             id,
@@ -78,17 +94,26 @@ impl Activity {
 
     /// Records a request that failed without a response.
     pub fn failed(&self, detail: String) {
-        self.lock().last_failure = Some(detail);
+        let mut inner = self.lock();
+        inner.last_failure = Some(detail);
+        self.settle(&inner);
     }
 
     /// Starts a new call: forgets the previous call's failure (requests still in flight
     /// from it stay listed until they end).
     pub fn begin_call(&self) {
-        self.lock().last_failure = None;
+        if self.inner.busy.load(Ordering::Acquire) {
+            let mut inner = self.lock();
+            inner.last_failure = None;
+            self.settle(&inner);
+        }
     }
 
     /// What the call's requests are doing now.
     pub fn snapshot(&self) -> CallRequests {
+        if !self.inner.busy.load(Ordering::Acquire) {
+            return CallRequests::default();
+        }
         let inner = self.lock();
         let oldest = inner.in_flight.iter().min_by_key(|r| r.started);
         CallRequests {
@@ -136,6 +161,28 @@ mod tests {
             activity.snapshot().last_failure.as_deref(),
             Some("a refused the connection")
         );
+        activity.begin_call();
+        assert_eq!(activity.snapshot(), CallRequests::default());
+    }
+
+    #[test]
+    fn a_request_outliving_its_call_is_still_seen_by_the_next() {
+        let activity = Activity::default();
+        activity.begin_call();
+        let abandoned = activity.start("GET https://slow/x".into());
+        activity.failed("slow timed out".into());
+        activity.begin_call();
+        let seen = activity.snapshot();
+        assert_eq!(seen.in_flight, 1, "still in flight: {seen:?}");
+        assert_eq!(
+            seen.last_failure, None,
+            "the last call's failure is forgotten"
+        );
+        drop(abandoned);
+        assert_eq!(activity.snapshot(), CallRequests::default());
+        // A failure after the request left is still this call's.
+        activity.failed("refused".into());
+        assert_eq!(activity.snapshot().last_failure.as_deref(), Some("refused"));
         activity.begin_call();
         assert_eq!(activity.snapshot(), CallRequests::default());
     }
