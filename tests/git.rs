@@ -1,7 +1,8 @@
 //! git with `tokenhost git-credential` as its credential helper, against git's own
 //! `git http-backend` on loopback behind a server that rejects the first token it sees:
 //! the first clone fails (git runs `erase`), the next one succeeds with a new token, with a
-//! broker and without; normal clones make no extra source calls.
+//! broker and without; normal clones make no extra source calls, and through a broker
+//! git's `get` is answered by the lean front alone.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -70,9 +71,14 @@ impl GitEnv {
 
     /// `git clone` with tokenhost as the only credential helper, as the README says.
     fn clone(&self, name: &str) -> Output {
+        self.clone_with(std::path::Path::new(env!("CARGO_BIN_EXE_tokenhost")), name)
+    }
+
+    /// `git clone` with `tokenhost` (the program at that path) as the helper.
+    fn clone_with(&self, tokenhost: &std::path::Path, name: &str) -> Output {
         let helper = format!(
             "!{} git-credential --provider p --config {}",
-            env!("CARGO_BIN_EXE_tokenhost"),
+            tokenhost.display(),
             self.config.display()
         );
         let mut command = Command::new("git");
@@ -169,6 +175,13 @@ fn a_rejected_token_is_replaced_through_the_broker_and_normal_clones_cost_nothin
         assert!(out.status.success(), "{name}: {}", text(&out.stderr));
         assert!(env.cloned(name));
     }
+    assert_eq!(env.source_calls(), Some(2));
+    // git's `get` through a broker needs only the lean front (installed alone, it could
+    // hand nothing over).
+    let front = support::lone_front(env.dir.path());
+    let out = env.clone_with(&front, "sixth");
+    assert!(out.status.success(), "lone front: {}", text(&out.stderr));
+    assert!(env.cloned("sixth"));
     assert_eq!(env.source_calls(), Some(2));
     assert_eq!(env.tokens.lock().unwrap().accepted, ["SECRET-1"]);
     // An erase of a token the broker never handed out costs nothing.

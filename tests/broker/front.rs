@@ -282,3 +282,99 @@ fn a_front_whose_stdout_fails_exits_as_the_full_command_does() {
     }
     assert_eq!(env.count("a"), 1);
 }
+
+/// Runs `program` with `args` in `env`, writing `input` to its stdin (git's request).
+fn run_with_stdin(env: &Env, program: &Path, args: &[&str], input: &str) -> Output {
+    let mut command = Command::new(program);
+    support::isolate(&mut command, env.path()).args(args);
+    support::output_with_stdin(&mut command, input.as_bytes())
+}
+
+const GIT_GET: &str = "protocol=https\nhost=git.example.com\n\n";
+
+#[test]
+fn git_credential_get_through_a_broker_needs_only_the_front() {
+    let mut env = Env::new();
+    let config = env.config(&[("a", "tok"), ("b", "other")]);
+    env.serve(&config);
+    let front = lone_front(&env);
+    let c = config.to_str().unwrap();
+    let with_equals = format!("--config={c}");
+    for args in [
+        vec!["git-credential", "--provider", "a", "-c", c, "get"],
+        vec!["git-credential", "get", &with_equals, "--provider=a"],
+    ] {
+        let out = run_with_stdin(&env, &front, &args, GIT_GET);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "username=x-access-token\npassword=tok-1\n");
+        assert!(out.stderr.is_empty(), "{args:?}: {}", stderr(&out));
+    }
+    let new_git = "capability[]=authtype\nprotocol=https\nhost=git.example.com\n\n";
+    let bearer = ["git-credential", "--provider", "a", "--authtype", "bearer"];
+    let args = [&bearer[..], &["--username", "u", "-c", c, "get"]].concat();
+    let out = run_with_stdin(&env, &front, &args, new_git);
+    let answer = "capability[]=authtype\nauthtype=Bearer\ncredential=tok-1\nephemeral=1\n";
+    assert_eq!(stdout(&out), answer, "{}", stderr(&out));
+    // The same bytes as the full command's.
+    let engine = Path::new(env!("CARGO_BIN_EXE_tokenhost-engine"));
+    assert_eq!(
+        stdout(&run_with_stdin(&env, engine, &args, new_git)),
+        answer
+    );
+    assert_eq!(env.count("a"), 1, "one source call for every get");
+
+    // git's request is refused as the full command refuses it, before the broker is
+    // asked: nothing printed, exit 2, no source call.
+    let get_b = ["git-credential", "--provider", "b", "-c", c, "get"];
+    for (input, reason) in [
+        (
+            "protocol=https\nhost=git.example.com\r\n\n",
+            "carriage return or NUL",
+        ),
+        ("host=git.example.com\n\n", "no `protocol` attribute"),
+    ] {
+        let out = run_with_stdin(&env, &front, &get_b, input);
+        assert_eq!(out.status.code(), Some(2), "{input:?}");
+        assert!(out.stdout.is_empty(), "{input:?}");
+        assert!(stderr(&out).starts_with("tokenhost: git-credential: "));
+        assert!(stderr(&out).contains(reason), "{input:?}: {}", stderr(&out));
+        let full = run_with_stdin(&env, engine, &get_b, input);
+        assert_eq!((full.status.code(), stderr(&full)), (Some(2), stderr(&out)));
+    }
+    assert_eq!(env.count("b"), 0, "nothing ran for refused input");
+    // `erase` and `store` are the full command's, before git's input is read.
+    for op in ["erase", "store"] {
+        let args = ["git-credential", "--provider", "a", "-c", c, op];
+        let input = "protocol=https\nhost=git.example.com\npassword=tok-1\n\n";
+        assert_handed_over(&run_with_stdin(&env, &front, &args, input), &front, op);
+    }
+    assert_eq!(env.count("a"), 1);
+}
+
+/// A broker that cannot answer after git's request was read (it does not know the
+/// provider, added to the config after it started): the full command gets the same
+/// request on its stdin and answers in-process, whatever its size.
+#[test]
+fn git_credential_hands_its_input_on_when_the_broker_cannot_answer() {
+    let mut env = Env::new();
+    let config = env.config(&[("a", "tok")]);
+    env.serve(&config);
+    env.config(&[("a", "tok"), ("late", "late")]);
+    let c = config.to_str().unwrap();
+    let args = ["git-credential", "--provider", "late", "-c", c, "get"];
+    let full_command = Path::new(env!("CARGO_BIN_EXE_tokenhost"));
+    // Lines git does not send to helpers it has not heard of are ignored: a request
+    // near the 64 KiB limit, larger than a pipe's buffer.
+    let padding = format!("wwwauth[]=Basic realm=\"{}\"\n", "x".repeat(1000)).repeat(60);
+    for input in [GIT_GET.to_string(), format!("{padding}{GIT_GET}")] {
+        let out = run_with_stdin(&env, full_command, &args, &input);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let n = env.count("late");
+        assert_eq!(
+            stdout(&out),
+            format!("username=x-access-token\npassword=late-{n}\n")
+        );
+        assert!(stderr(&out).contains("WARN"), "{}", stderr(&out));
+    }
+    assert_eq!(env.count("late"), 2, "each get ran the source in-process");
+}

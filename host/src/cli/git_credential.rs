@@ -12,16 +12,11 @@
 //! record); `store` has nothing to do. git retries nothing itself: the user's next
 //! command gets the new token.
 
-use std::io::Read;
-
 use tokenhost::clients::git::{self, AuthType};
 use tokenhost::token::Fingerprint;
 
 use super::obtain::Ask;
 use super::{ConfigArg, Failure};
-
-/// The most input read from git (its requests are a few hundred bytes).
-const MAX_INPUT: u64 = 64 * 1024;
 
 /// Arguments of `tokenhost git-credential`.
 #[derive(clap::Args)]
@@ -32,7 +27,7 @@ pub struct GitCredentialArgs {
     #[command(flatten)]
     config: ConfigArg,
     /// The username sent with the token (HTTP Basic).
-    #[arg(long, default_value = "x-access-token")]
+    #[arg(long, default_value = git::DEFAULT_USERNAME)]
     username: String,
     /// `basic`: the token as the password (GitHub, GitLab, Azure DevOps); `bearer`:
     /// `Authorization: Bearer` where git can send it (git >= 2.46), else basic.
@@ -47,12 +42,7 @@ pub struct GitCredentialArgs {
 
 /// Runs `tokenhost git-credential`.
 pub fn run(args: GitCredentialArgs) -> Result<(), Failure> {
-    let mut input = String::new();
-    std::io::stdin()
-        .take(MAX_INPUT)
-        .read_to_string(&mut input)
-        .map_err(|e| Failure::usage(format!("git-credential: cannot read git's input: {e}")))?;
-    let request = git::parse(&input).map_err(|e| Failure::usage(format!("git-credential: {e}")))?;
+    let (request, _) = git::read_request(std::io::stdin()).map_err(Failure::usage)?;
     match args.operation.as_str() {
         "get" => {
             // git says when a token was rejected (`erase`): no need to infer it.
@@ -85,5 +75,94 @@ pub fn run(args: GitCredentialArgs) -> Result<(), Failure> {
             None => Ok(()),
         },
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::super::{Cli, Command};
+    use super::*;
+
+    /// The lean front of `tokenhost` (Unix) answers only `get` lines that the full parser
+    /// reads the same way: provider, config, username and auth type, no policy, broker
+    /// allowed.
+    #[cfg(unix)]
+    #[test]
+    fn the_front_answers_only_what_the_full_parser_reads_the_same() {
+        use super::super::front_args;
+        for line in [
+            "tokenhost git-credential --provider corp get",
+            "tokenhost git-credential get --provider corp",
+            "tokenhost git-credential --provider=corp -c /x.toml get",
+            "tokenhost git-credential --provider corp --config=/x.toml --username oauth2 get",
+            "tokenhost git-credential --provider corp --authtype bearer get",
+            "tokenhost git-credential --provider corp --authtype=basic get",
+            "tokenhost git-credential --provider corp --authtype Bearer get",
+            "tokenhost git-credential --provider corp --authtype token get",
+            "tokenhost git-credential --provider corp --authtype get",
+            "tokenhost git-credential --provider corp --username -x get",
+            "tokenhost git-credential --provider corp --username= get",
+            "tokenhost git-credential --provider corp --provider other get",
+            "tokenhost git-credential --provider corp get get",
+            "tokenhost git-credential --provider corp get extra",
+            "tokenhost git-credential --provider corp erase",
+            "tokenhost git-credential --provider corp store",
+            "tokenhost git-credential --provider corp frobnicate",
+            "tokenhost git-credential --provider corp --no-broker get",
+            "tokenhost git-credential --provider corp --policy p.toml get",
+            "tokenhost git-credential --provider corp -v get",
+            "tokenhost -v git-credential --provider corp get",
+            "tokenhost git-credential --provider corp -c /x.toml -c /y.toml get",
+            "tokenhost git-credential --provider corp -- get",
+            "tokenhost git-credential get",
+            "tokenhost git-credential --provider corp",
+            "tokenhost git-credential --provider corp get --help",
+            "tokenhost git-credential",
+        ] {
+            let args: Vec<std::ffi::OsString> = line.split(' ').map(Into::into).collect();
+            let Some(lean) = front_args::parse_git(&args) else {
+                continue;
+            };
+            let Ok(Cli {
+                verbose: 0,
+                command: Command::GitCredential(full),
+            }) = Cli::try_parse_from(&args)
+            else {
+                panic!("{line}: the front answers what the full parser reads otherwise");
+            };
+            let fields = |a: &GitCredentialArgs| {
+                format!(
+                    "{} {:?} {:?} {} {:?} {} {}",
+                    a.provider,
+                    a.config.config,
+                    a.config.policy,
+                    a.username,
+                    a.authtype,
+                    a.no_broker,
+                    a.operation
+                )
+            };
+            let plain = format!(
+                "{} {:?} [] {} {:?} false get",
+                lean.provider,
+                lean.config,
+                lean.username.as_deref().unwrap_or(git::DEFAULT_USERNAME),
+                lean.authtype.unwrap_or_default(),
+            );
+            assert_eq!(fields(&full), plain, "{line}");
+        }
+        let args =
+            |line: &str| -> Vec<std::ffi::OsString> { line.split(' ').map(Into::into).collect() };
+        for answered in [
+            "tokenhost git-credential --provider corp get",
+            "tokenhost git-credential --provider corp --authtype bearer --username u get",
+        ] {
+            assert!(
+                front_args::parse_git(&args(answered)).is_some(),
+                "{answered}"
+            );
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! is checked to be one line.
 
 use std::fmt::Write as _;
+use std::io::Read as _;
 
 /// What git asks, parsed. `Debug` shows whether git sent a token back, never the token.
 #[derive(Default, PartialEq, Eq)]
@@ -63,6 +64,25 @@ pub enum ProtocolError {
     /// A value we would print is not one line.
     #[error("the {0} would not be a single line for git; refusing to print it")]
     Unprintable(&'static str),
+}
+
+/// The username sent with the token unless `--username` says otherwise.
+pub const DEFAULT_USERNAME: &str = "x-access-token";
+
+/// The most input read from git (its requests are a few hundred bytes).
+pub const MAX_INPUT: u64 = 64 * 1024;
+
+/// Reads git's request from `input` (at most [`MAX_INPUT`] bytes) and parses it; the
+/// error is the message `tokenhost git-credential` exits with. Also returns the bytes
+/// read, so a process that hands the request on can give them to the next one.
+pub fn read_request(input: impl std::io::Read) -> Result<(Request, String), String> {
+    let mut text = String::new();
+    input
+        .take(MAX_INPUT)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("git-credential: cannot read git's input: {e}"))?;
+    let request = parse(&text).map_err(|e| format!("git-credential: {e}"))?;
+    Ok((request, text))
 }
 
 /// Parses git's input (everything up to a blank line or the end).

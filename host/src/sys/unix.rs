@@ -53,6 +53,49 @@ pub fn peer_uid(fd: std::os::fd::RawFd) -> std::io::Result<u32> {
     }
 }
 
+/// Makes `bytes` this process's stdin (fd 0), read from their start: for a process that
+/// read its input and then `exec`s a program that must read the same input. They are
+/// held in an anonymous file (a `memfd` on Linux; elsewhere a private file in the temp
+/// directory, removed before anything is written to it), so any size fits and nothing is
+/// left behind.
+pub fn stdin_from(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::{Seek, Write};
+    use std::os::fd::AsRawFd;
+    let mut file = anonymous_file()?;
+    file.write_all(bytes)?;
+    file.rewind()?;
+    // SAFETY: both are open descriptors; dup2 replaces fd 0 atomically, and the copy
+    // does not inherit close-on-exec. `file` closes its own descriptor when dropped.
+    match unsafe { libc::dup2(file.as_raw_fd(), 0) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn anonymous_file() -> std::io::Result<fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the name is a valid C string; the flags are known to the kernel.
+    let fd = unsafe { libc::memfd_create(c"tokenhost-input".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just created and is owned by nothing else.
+    Ok(unsafe { fs::File::from_raw_fd(fd) })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn anonymous_file() -> std::io::Result<fs::File> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let name = format!("tokenhost-input-{}-{nanos}", std::process::id());
+    let path = std::env::temp_dir().join(name);
+    let file = create_private_file(&path)?;
+    fs::remove_file(&path)?;
+    Ok(file)
+}
+
 /// Where the administrator's system policy lives: `/etc/tokenhost/policy.toml` (macOS
 /// too: `/etc` is root's there as well).
 pub fn system_policy_path() -> std::path::PathBuf {
