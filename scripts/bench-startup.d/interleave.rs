@@ -31,19 +31,28 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(1000);
+    // A command's last word `<path` is its stdin (git's request); otherwise stdin is null.
     let commands: Vec<Vec<String>> = std::env::args()
         .skip(1)
         .map(|c| c.split(' ').map(String::from).collect())
         .collect();
+    let stdin = |c: &[String]| match c.last().and_then(|w| w.strip_prefix('<')) {
+        Some(path) => Stdio::from(std::fs::File::open(path).expect("stdin file")),
+        None => Stdio::null(),
+    };
+    let args = |c: &[String]| -> usize {
+        c.len() - usize::from(c.last().is_some_and(|w| w.starts_with('<')))
+    };
     let mut wall = vec![Vec::with_capacity(rounds); commands.len()];
     let mut cpu = vec![Vec::with_capacity(rounds); commands.len()];
     for round in 0..rounds + 20 {
         for (i, c) in commands.iter().enumerate() {
             let cpu0 = children_cpu_ms();
             let start = Instant::now();
+            let input = stdin(c);
             let status = Command::new(&c[0])
-                .args(&c[1..])
-                .stdin(Stdio::null())
+                .args(&c[1..args(c)])
+                .stdin(input)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -61,7 +70,10 @@ fn main() {
         v[v.len() / 2]
     };
     let walls: Vec<f64> = wall.iter_mut().map(median).collect();
-    let cpus: Vec<f64> = cpu.iter().map(|v| v.iter().sum::<f64>() / v.len() as f64).collect();
+    let cpus: Vec<f64> = cpu
+        .iter()
+        .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+        .collect();
     println!("{rounds} interleaved rounds; ratios to the first command");
     for ((c, w), u) in commands.iter().zip(&walls).zip(&cpus) {
         let name: String = c.join(" ").chars().take(60).collect();

@@ -78,17 +78,16 @@ pub fn run(args: GitCredentialArgs) -> Result<(), Failure> {
     }
 }
 
-#[cfg(test)]
+/// The lean front of `tokenhost` exists on Unix only.
+#[cfg(all(test, unix))]
 mod tests {
     use clap::Parser;
 
     use super::super::{Cli, Command};
     use super::*;
 
-    /// The lean front of `tokenhost` (Unix) answers only `get` lines that the full parser
-    /// reads the same way: provider, config, username and auth type, no policy, broker
-    /// allowed.
-    #[cfg(unix)]
+    /// The lean front of `tokenhost` answers only `get` lines that the full parser reads
+    /// the same way: provider, config, username and auth type, no policy, broker allowed.
     #[test]
     fn the_front_answers_only_what_the_full_parser_reads_the_same() {
         use super::super::front_args;
