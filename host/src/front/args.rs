@@ -28,35 +28,26 @@ pub struct LeanToken {
 
 /// `args` (with the program name first) as a [`LeanToken`], or `None`.
 pub fn parse(args: &[OsString]) -> Option<LeanToken> {
-    let mut words = args.iter().skip(1).map(|a| a.to_str());
-    if words.next()?? != "token" {
-        return None;
-    }
+    let mut words = Words::after(args, "token")?;
     let mut provider = None;
     let mut config = None;
     let mut reuse = None;
     let mut format = None;
     let mut json = false;
-    while let Some(word) = words.next() {
-        let word = word?;
-        let (name, inline) = match word.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name, Some(value)),
-            _ => (word, None),
-        };
+    while let Some((name, inline)) = words.next()? {
         match name {
             "-c" | "--config" if config.is_none() => {
-                let value = value(inline, &mut words)?;
-                config = Some(PathBuf::from(value));
+                config = Some(PathBuf::from(words.value(inline)?));
             }
             "--client-reuse-ms" if reuse.is_none() => {
-                reuse = Some(value(inline, &mut words)?.parse().ok()?);
+                reuse = Some(words.value(inline)?.parse().ok()?);
             }
             "--format" if format.is_none() && !json => {
-                format = Some(value(inline, &mut words)?.to_string());
+                format = Some(words.value(inline)?.to_string());
             }
             "--json" if inline.is_none() && format.is_none() && !json => json = true,
-            _ if !word.starts_with('-') && provider.is_none() => {
-                provider = Some(word.to_string());
+            _ if !name.starts_with('-') && provider.is_none() => {
+                provider = Some(name.to_string());
             }
             _ => return None,
         }
@@ -86,33 +77,25 @@ pub struct LeanGit {
 /// `args` (with the program name first) as a [`LeanGit`], or `None`. Only `get`: `erase`
 /// and `store` are the full command's.
 pub fn parse_git(args: &[OsString]) -> Option<LeanGit> {
-    let mut words = args.iter().skip(1).map(|a| a.to_str());
-    if words.next()?? != "git-credential" {
-        return None;
-    }
+    let mut words = Words::after(args, "git-credential")?;
     let mut provider = None;
     let mut config = None;
     let mut username = None;
     let mut authtype = None;
     let mut operation = None;
-    while let Some(word) = words.next() {
-        let word = word?;
-        let (name, inline) = match word.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name, Some(value)),
-            _ => (word, None),
-        };
+    while let Some((name, inline)) = words.next()? {
         match name {
             "--provider" if provider.is_none() => {
-                provider = Some(value(inline, &mut words)?.to_string());
+                provider = Some(words.value(inline)?.to_string());
             }
             "-c" | "--config" if config.is_none() => {
-                config = Some(PathBuf::from(value(inline, &mut words)?));
+                config = Some(PathBuf::from(words.value(inline)?));
             }
             "--username" if username.is_none() => {
-                username = Some(value(inline, &mut words)?.to_string());
+                username = Some(words.value(inline)?.to_string());
             }
             "--authtype" if authtype.is_none() => {
-                authtype = Some(match value(inline, &mut words)? {
+                authtype = Some(match words.value(inline)? {
                     "basic" => AuthType::Basic,
                     "bearer" => AuthType::Bearer,
                     _ => return None,
@@ -131,15 +114,39 @@ pub fn parse_git(args: &[OsString]) -> Option<LeanGit> {
     })
 }
 
-/// An option's value: given with `=`, or the next word, which must not look like an
-/// option (the full parser refuses those) and must not be empty.
-fn value<'a>(
-    inline: Option<&'a str>,
-    words: &mut impl Iterator<Item = Option<&'a str>>,
-) -> Option<&'a str> {
-    let value = match inline {
-        Some(value) => value,
-        None => words.next()??,
-    };
-    (!value.is_empty() && !value.starts_with('-')).then_some(value)
+/// The words of a command line after `tokenhost <command>`, read as options.
+struct Words<'a> {
+    words: std::slice::Iter<'a, OsString>,
+}
+
+impl<'a> Words<'a> {
+    /// The words after `tokenhost <command>`, or `None` for another command.
+    fn after(args: &'a [OsString], command: &str) -> Option<Self> {
+        let mut words = args.get(1..)?.iter();
+        (words.next()?.to_str()? == command).then_some(Words { words })
+    }
+
+    /// The next word as its name and the value given with `=` (`--name=value`; a word
+    /// that is not an option is its own name): `Some(None)` at the end, `None` for a
+    /// word that is not UTF-8.
+    fn next(&mut self) -> Option<Option<(&'a str, Option<&'a str>)>> {
+        let Some(word) = self.words.next() else {
+            return Some(None);
+        };
+        let word = word.to_str()?;
+        Some(Some(match word.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value)),
+            _ => (word, None),
+        }))
+    }
+
+    /// An option's value: given with `=` (`inline`), or the next word, which must not
+    /// look like an option (the full parser refuses those) and must not be empty.
+    fn value(&mut self, inline: Option<&'a str>) -> Option<&'a str> {
+        let value = match inline {
+            Some(value) => value,
+            None => self.words.next()?.to_str()?,
+        };
+        (!value.is_empty() && !value.starts_with('-')).then_some(value)
+    }
 }
