@@ -296,6 +296,10 @@ const GIT_GET: &str = "protocol=https\nhost=git.example.com\n\n";
 fn git_credential_get_through_a_broker_needs_only_the_front() {
     let mut env = Env::new();
     let config = env.config(&[("a", "tok"), ("b", "other")]);
+    let broken =
+        "[model_providers.broken.auth]\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"exit 3\"]\n";
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}{broken}")).unwrap();
     env.serve(&config);
     let front = lone_front(&env);
     let c = config.to_str().unwrap();
@@ -342,6 +346,20 @@ fn git_credential_get_through_a_broker_needs_only_the_front() {
         assert_eq!((full.status.code(), stderr(&full)), (Some(2), stderr(&out)));
     }
     assert_eq!(env.count("b"), 0, "nothing ran for refused input");
+    // A source failure the broker reports is final, as in the full command: exit 1 with
+    // its line, nothing for git.
+    let get_broken = ["git-credential", "--provider", "broken", "-c", c, "get"];
+    let out = run_with_stdin(&env, &front, &get_broken, GIT_GET);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out)
+            .contains("provider \"broken\": failed: command `/bin/sh` exited with status 3"),
+        "{}",
+        stderr(&out)
+    );
+    let full = run_with_stdin(&env, engine, &get_broken, GIT_GET);
+    assert_eq!((full.status.code(), stderr(&full)), (Some(1), stderr(&out)));
     // `erase` and `store` are the full command's, before git's input is read (so none is
     // given here: the front would exit without reading it).
     for op in ["erase", "store"] {
@@ -374,7 +392,11 @@ fn git_credential_hands_its_input_on_when_the_broker_cannot_answer() {
             stdout(&out),
             format!("username=x-access-token\npassword=late-{n}\n")
         );
-        assert!(stderr(&out).contains("WARN"), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("WARN") && err.contains("does not know provider \"late\""),
+            "{err}"
+        );
     }
     assert_eq!(env.count("late"), 2, "each get ran the source in-process");
 }
